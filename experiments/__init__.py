@@ -1,0 +1,1 @@
+"""Pipelines that compose interp's parts into the papers' experiments (no hooks or statistics here)."""

@@ -1,0 +1,301 @@
+"""Prompt templates: a trial → text plus named character spans.
+
+A template is a list of segments, some named (the question, the answer, the post-answer
+newline, each colon that is a readout or control site). Rendering records where each named
+segment lands in the final text, with or without the model's chat template, so that
+`interp.roles` can find the tokens. Templates never touch tensors.
+
+The wording is the project's own; the segment order and named positions follow
+shared/research/verbal_confidence.md §4.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from interp.roles import After, Exact, Nth, PromptLast, RoleSpec, Whole, first_token_ids
+from interp.trials import Trial, as_trial
+
+__all__ = [
+    "ConfidenceClass",
+    "CONFIDENCE_CLASSES",
+    "Rendered",
+    "Template",
+    "CategoricalConfidenceTemplate",
+    "TemplateError",
+]
+
+
+class TemplateError(ValueError):
+    """A trial cannot be rendered by a template (the message names the trial and field)."""
+
+
+@dataclass(frozen=True)
+class ConfidenceClass:
+    """One verbal confidence class: label and probability range [low, high)."""
+
+    label: str
+    low: float
+    high: float
+
+    @property
+    def midpoint(self) -> float:
+        return round((self.low + self.high) / 2, 10)
+
+
+CONFIDENCE_CLASSES: tuple[ConfidenceClass, ...] = tuple(
+    ConfidenceClass(label, k / 10, (k + 1) / 10)
+    for k, label in enumerate(
+        (
+            "No chance",
+            "Really unlikely",
+            "Chances are slight",
+            "Unlikely",
+            "Less than even",
+            "Better than even",
+            "Likely",
+            "Very good chance",
+            "Highly likely",
+            "Almost certain",
+        )
+    )
+)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A rendered prompt.
+
+    Attributes:
+        text: the full prompt text (chat markup included when chat=True).
+        spans: span name → (start, end) character offsets in `text`.
+        roles: role name → spec over `spans` (from the template).
+        last_role: the role that must be the last prompt token.
+        chat: whether the model's chat template was applied.
+        add_special_tokens: how to tokenise `text` (False for chat text, which holds BOS already).
+        trial_id: the trial it came from.
+        template: the template's name.
+        notes: what rendering changed, e.g. {"answer_stripped": "."}.
+    """
+
+    text: str
+    spans: Mapping[str, tuple[int, int]]
+    roles: Mapping[str, RoleSpec]
+    last_role: str | None
+    chat: bool
+    add_special_tokens: bool
+    trial_id: str
+    template: str
+    notes: Mapping[str, Any] = field(default_factory=dict)
+
+    def span_text(self, name: str) -> str:
+        start, end = self.spans[name]
+        return self.text[start:end]
+
+
+Segment = tuple[str | None, str]
+
+
+class _Builder:
+    """Concatenates segments and records where named ones land."""
+
+    def __init__(self, start: int = 0):
+        self.parts: list[str] = []
+        self.spans: dict[str, tuple[int, int]] = {}
+        self.pos = start
+
+    def add(self, segments: Sequence[Segment]) -> None:
+        for name, text in segments:
+            if name is not None:
+                if name in self.spans:
+                    raise ValueError(f"span {name!r} appears twice in a template")
+                self.spans[name] = (self.pos, self.pos + len(text))
+            self.parts.append(text)
+            self.pos += len(text)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+class Template:
+    """Base class: subclasses define the user segments, the assistant prefill and the roles."""
+
+    name: str = "template"
+    roles: Mapping[str, RoleSpec] = {}
+    last_role: str | None = None
+
+    def user_segments(self, trial: Trial) -> list[Segment]:
+        raise NotImplementedError
+
+    def prefill_segments(self, trial: Trial) -> list[Segment]:
+        """Segments that pre-fill the assistant turn (its last token is the readout site)."""
+        return []
+
+    def notes(self, trial: Trial) -> dict[str, Any]:
+        return {}
+
+    def render(self, trial: Trial | Mapping[str, Any], tokenizer=None, chat: bool = True) -> Rendered:
+        """Render one trial.
+
+        Args:
+            trial: a `Trial` or a mapping with at least id and question.
+            tokenizer: needed when chat=True (its chat template is applied).
+            chat: True → the segments form the user turn and the prefill opens the assistant
+                turn, so the prefill's last token is the last prompt token; False → plain text,
+                the prefill on its own line after the user segments.
+
+        Raises:
+            TemplateError: naming the trial and the problem.
+        """
+        trial = as_trial(trial)
+        user = _Builder()
+        user.add(self.user_segments(trial))
+        if not chat:
+            prefill = self.prefill_segments(trial)
+            if prefill:
+                user.add([(None, "\n"), *prefill])
+            return self._rendered(trial, user.text, user.spans, chat=False, add_special_tokens=True)
+        if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+            raise TemplateError(
+                f"trial {trial.id}: chat=True needs a tokenizer with a chat template "
+                f"(got {getattr(tokenizer, 'name_or_path', tokenizer)!r}); pass chat=False for raw text"
+            )
+        head = tokenizer.apply_chat_template(
+            [{"role": "user", "content": user.text}], tokenize=False, add_generation_prompt=True
+        )
+        offset = head.find(user.text)
+        if offset < 0 or head.find(user.text, offset + 1) >= 0:
+            raise TemplateError(
+                f"trial {trial.id}: the chat template of {tokenizer.name_or_path!r} does not contain the "
+                "user text verbatim exactly once; spans cannot be placed"
+            )
+        spans = {k: (a + offset, b + offset) for k, (a, b) in user.spans.items()}
+        tail = _Builder(start=len(head))
+        tail.add(self.prefill_segments(trial))
+        spans.update(tail.spans)
+        return self._rendered(trial, head + tail.text, spans, chat=True, add_special_tokens=False)
+
+    def _rendered(self, trial: Trial, text: str, spans: dict, chat: bool, add_special_tokens: bool) -> Rendered:
+        return Rendered(
+            text=text,
+            spans=spans,
+            roles=self.roles,
+            last_role=self.last_role,
+            chat=chat,
+            add_special_tokens=add_special_tokens,
+            trial_id=trial.id,
+            template=self.name,
+            notes=self.notes(trial),
+        )
+
+    def batch(self, trials: Sequence[Trial | Mapping[str, Any]], tokenizer, chat: bool = True, padding_side: str = "left"):
+        """Render and tokenise trials into an `interp.roles.Batch` with every role resolved."""
+        from interp.roles import tokenize
+
+        return tokenize(tokenizer, [self.render(t, tokenizer, chat=chat) for t in trials], padding_side=padding_side)
+
+
+def _clean(trial: Trial, field_name: str, value: str | None) -> str:
+    if value is None or not str(value).strip():
+        raise TemplateError(f"trial {trial.id}: {field_name} is empty")
+    text = str(value).strip()
+    if "\n" in text or "\r" in text:
+        raise TemplateError(f"trial {trial.id}: {field_name} contains a line break: {text!r}")
+    return text
+
+
+class CategoricalConfidenceTemplate(Template):
+    """Phase-1 categorical confidence prompt (verbal_confidence.md §4, our wording).
+
+    User turn: header; question; answer label, colon and the model's answer; the post-answer
+    newline (PANL); the instruction listing the ten classes; a format line whose colon is FCC;
+    a reminder. Assistant turn pre-filled with "Confidence:", whose colon (CC) is the last
+    prompt token. Roles: question, answer (spans); question_third_token, answer_colon,
+    answer_first_token, last_answer_token, panl, panl_plus_1, class_token_1..10,
+    format_confidence_colon, confidence_colon, prompt_last.
+
+    Args:
+        strip_answer_punctuation: drop trailing punctuation from the answer so that tokenizers
+            which merge ".\\n" (Qwen) keep PANL a token of its own; what was dropped is recorded
+            in `Rendered.notes["answer_stripped"]`. Off by default: such rows get a status instead.
+    """
+
+    name = "confidence_categorical"
+    readout_prefix = "Confidence:"
+    label_separator = " "
+    classes = CONFIDENCE_CLASSES
+    last_role = "confidence_colon"
+    roles: Mapping[str, RoleSpec] = {
+        "question": Whole("question"),
+        "answer": Whole("answer"),
+        "question_third_token": Nth("question", 2),
+        "answer_colon": Exact("answer_colon"),
+        "answer_first_token": Nth("answer", 0),
+        "last_answer_token": Nth("answer", -1),
+        "panl": Exact("panl"),
+        "panl_plus_1": After("panl", 1),
+        **{f"class_token_{k + 1}": Nth(f"class_label_{k + 1}", 0) for k in range(len(CONFIDENCE_CLASSES))},
+        "format_confidence_colon": Exact("format_confidence_colon"),
+        "confidence_colon": Exact("confidence_colon"),
+        "prompt_last": PromptLast(),
+    }
+
+    def __init__(self, strip_answer_punctuation: bool = False):
+        self.strip_answer_punctuation = strip_answer_punctuation
+
+    def answer_text(self, trial: Trial) -> tuple[str, str]:
+        """(answer as inserted, trailing characters stripped from it)."""
+        answer = _clean(trial, "answer", trial.answer)
+        if not self.strip_answer_punctuation:
+            return answer, ""
+        kept = answer.rstrip(string.punctuation + " ")
+        if not kept:
+            raise TemplateError(f"trial {trial.id}: answer {answer!r} is only punctuation")
+        return kept, answer[len(kept) :]
+
+    def notes(self, trial: Trial) -> dict[str, Any]:
+        stripped = self.answer_text(trial)[1]
+        return {"answer_stripped": stripped} if stripped else {}
+
+    def user_segments(self, trial: Trial) -> list[Segment]:
+        question = _clean(trial, "question", trial.question)
+        answer = self.answer_text(trial)[0]
+        segments: list[Segment] = [
+            (None, "Below is a trivia question, followed by an answer that you gave to it earlier.\nQuestion: "),
+            ("question", question),
+            (None, "\nAnswer"),
+            ("answer_colon", ":"),
+            (None, " "),
+            ("answer", answer),
+            ("panl", "\n"),
+            (
+                None,
+                "How likely is it that this answer is correct? Choose exactly one category from the "
+                "list below, without any explanation or reasoning.\n",
+            ),
+        ]
+        for k, cls in enumerate(self.classes, start=1):
+            segments += [
+                (None, "- "),
+                (f"class_label_{k}", cls.label),
+                (None, f" ({round(cls.low * 100)}-{round(cls.high * 100)}%)\n"),
+            ]
+        segments += [
+            (None, "Reply in this format:\nConfidence"),
+            ("format_confidence_colon", ":"),
+            (None, " <category>\nGive only the category name."),
+        ]
+        return segments
+
+    def prefill_segments(self, trial: Trial) -> list[Segment]:
+        return [(None, "Confidence"), ("confidence_colon", ":")]
+
+    def class_token_ids(self, tokenizer) -> list[int]:
+        """First token of each class label as emitted after CC; raises if any two coincide."""
+        return first_token_ids(
+            tokenizer, [c.label for c in self.classes], prefix=self.readout_prefix, separator=self.label_separator
+        )

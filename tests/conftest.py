@@ -1,0 +1,96 @@
+"""Shared fixtures: offline mode, a private tiny-model cache, the real tokenizers and data samples.
+
+The real tokenizers and TriviaQA sample live in ../shared (override with INTERP_SHARED). Where it
+is missing the tests that need it are skipped, unless INTERP_REQUIRE_SHARED=1 (set by CI), which
+turns the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+from interp.trials import Trial  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("INTERP_SHARED", REPO.parent / "shared"))
+QWEN_DIR = SHARED / "models" / "qwen2.5-7b-instruct"
+GEMMA_DIR = SHARED / "models" / "gemma-3-4b-it"
+TRIVIAQA = SHARED / "data" / "triviaqa" / "triviaqa_sm_sub.jsonl"
+N_TRIVIAQA_ROWS = 300
+
+
+def need(path: Path) -> Path:
+    if not path.exists():
+        message = f"{path} is missing (set INTERP_SHARED to the shared/ folder)"
+        if os.environ.get("INTERP_REQUIRE_SHARED") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tiny_cache(tmp_path_factory) -> Path:
+    """Tiny models are built into a per-session folder, never the user's cache."""
+    folder = tmp_path_factory.mktemp("interp-cache")
+    os.environ["INTERP_CACHE"] = str(folder)
+    return folder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_runtime_pip_install():
+    """TransformerLens pip-installs torchvision at run time when a multimodal processor fails to
+    load, which replaces the CPU torch with a CUDA build. Make that attempt fail the test instead."""
+    from transformer_lens.model_bridge.sources.transformers import helpers
+
+    original = helpers._ensure_torchvision
+
+    def refuse() -> bool:
+        raise AssertionError("TransformerLens tried to pip-install torchvision (a processor failed to load)")
+
+    helpers._ensure_torchvision = refuse
+    yield
+    helpers._ensure_torchvision = original
+
+
+@pytest.fixture(scope="session")
+def qwen_tokenizer():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(need(QWEN_DIR)))
+
+
+@pytest.fixture(scope="session")
+def gemma_tokenizer():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(need(GEMMA_DIR)))
+
+
+@pytest.fixture(scope="session", params=["qwen", "gemma"])
+def real_tokenizer(request):
+    return request.getfixturevalue(f"{request.param}_tokenizer")
+
+
+def triviaqa_question(context: str) -> str:
+    """The raw question of a row of the Eval-Gauntlet TriviaQA sample (see its SOURCE.txt)."""
+    return context.removeprefix("Question: ").removesuffix("\nAnswer:").strip()
+
+
+@pytest.fixture(scope="session")
+def triviaqa_trials() -> list[Trial]:
+    """The first 300 TriviaQA rows of shared/data, the gold answer standing in for the model's."""
+    lines = need(TRIVIAQA).read_text().splitlines()[:N_TRIVIAQA_ROWS]
+    trials = []
+    for i, line in enumerate(lines):
+        row = json.loads(line)
+        trials.append(
+            Trial(id=f"triviaqa-{i}", question=triviaqa_question(row["context"]), answer=row["answer"], gold=row["answer"], aliases=tuple(row["aliases"]))
+        )
+    return trials
