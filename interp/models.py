@@ -214,7 +214,7 @@ def load_model(
     source = "local folder" if Path(name).is_dir() else "hub id"
     try:
         config = AutoConfig.from_pretrained(name, revision=revision, trust_remote_code=trust_remote_code)
-    except OSError as error:
+    except (OSError, ValueError) as error:
         raise OSError(
             f"cannot load {name!r} as a {source}: {error}. A hub id needs the network "
             "(or a populated Hugging Face cache); check HF_HUB_OFFLINE and the id."

@@ -97,7 +97,7 @@ def _report(table: pd.DataFrame, lm, chat: bool) -> str:
         f"# Demo: categorical confidence readout\n\n"
         f"Model: `{lm.name_or_path}` ({lm.architecture}, {lm.n_layers} layers, d_model {lm.d_model}, {lm.dtype}); "
         f"chat template: {'on' if chat else 'off'}.\n\n"
-        f"{ok} of {len(table)} trials resolved every role; the others carry their status below. "
+        f"{ok} of {len(table)} trials resolved every role{'' if ok == len(table) else '; the others carry their status below'}. "
         "A random-weight model has no real confidence: this run checks the plumbing, not a result.\n\n"
         f"{markdown_table(shown)}\n\n"
         "![class probabilities](figures/class_probabilities.png)\n"
