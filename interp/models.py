@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["LM", "Adapter", "ADAPTERS", "load_model", "resolve_dtype", "tiny", "TINY_ARCHS"]
+__all__ = ["LM", "Adapter", "ADAPTERS", "load_model", "resolve_dtype", "tiny", "wrap"]
 
 
 @dataclass(frozen=True)
@@ -247,5 +247,3 @@ def tiny(arch: str, tokenizer: str | os.PathLike | None = None, seed: int = 0, c
 
     return build_tiny(arch, tokenizer=tokenizer, seed=seed, cache_dir=cache_dir)
 
-
-TINY_ARCHS = ("qwen2", "gemma3", "gemma3-mm")

@@ -131,40 +131,21 @@ def tiny_config(arch: str, tokenizer):
     """HF config of a tiny model of `arch` whose embedding rows cover `tokenizer`."""
     from transformers import Gemma3Config, Gemma3TextConfig, Qwen2Config, SiglipVisionConfig
 
-    vocab_rows = _padded_vocab(tokenizer)
-    special = {
+    shared = {
+        "vocab_size": _padded_vocab(tokenizer),
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 4096,
+        "initializer_range": 0.1,
         "bos_token_id": tokenizer.bos_token_id,
         "eos_token_id": tokenizer.eos_token_id,
         "pad_token_id": tokenizer.pad_token_id,
     }
     if arch == "qwen2":
-        return Qwen2Config(
-            vocab_size=vocab_rows,
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=4,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=4096,
-            rope_theta=1e6,
-            tie_word_embeddings=False,
-            initializer_range=0.1,
-            **special,
-        )
-    text = Gemma3TextConfig(
-        vocab_size=vocab_rows,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=6,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=16,
-        query_pre_attn_scalar=16,
-        sliding_window=16,
-        max_position_embeddings=4096,
-        initializer_range=0.1,
-        **special,
-    )
+        return Qwen2Config(num_hidden_layers=4, rope_theta=1e6, tie_word_embeddings=False, **shared)
+    text = Gemma3TextConfig(num_hidden_layers=6, head_dim=16, query_pre_attn_scalar=16, sliding_window=16, **shared)
     if arch == "gemma3":
         return text
     if arch == "gemma3-mm":
@@ -182,7 +163,7 @@ def tiny_config(arch: str, tokenizer):
             mm_tokens_per_image=4,
             initializer_range=0.1,
             **_image_token_ids(tokenizer),
-            **special,
+            **{k: shared[k] for k in ("bos_token_id", "eos_token_id", "pad_token_id")},
         )
     raise ValueError(f"tiny arch {arch!r} is not one of {', '.join(TINY_ARCHS)}")
 
@@ -233,14 +214,15 @@ def build_tiny(
     tok, source = _load_tokenizer(tokenizer)
     root = Path(cache_dir) if cache_dir is not None else cache_root()
     root.mkdir(parents=True, exist_ok=True)
+    config = tiny_config(arch, tok)
     with tempfile.TemporaryDirectory(dir=root) as scratch:
         tok.save_pretrained(scratch)
+        config.save_pretrained(scratch)
         key = _folder_digest(Path(scratch))
-    folder = root / f"{arch}-v{TINY_VERSION}-tok{key}-seed{seed}"
+    folder = root / f"{arch}-v{TINY_VERSION}-{key}-seed{seed}"
     if (folder / "config.json").exists():
         return folder
 
-    config = tiny_config(arch, tok)
     model_class = {
         "qwen2": transformers.Qwen2ForCausalLM,
         "gemma3": transformers.Gemma3ForCausalLM,
