@@ -25,22 +25,34 @@ class Adapter:
 
     text_model: model → the decoder stack module (has `.layers`, `.embed_tokens`, `.norm`).
     scales_embedding: whether the decoder multiplies token embeddings by √d_model (Gemma).
+    attn_out, mlp_out: names of the submodule of a decoder layer whose output is what the
+        attention / MLP branch adds to the residual (Gemma: the post-norms after each branch).
     """
 
     architecture: str
     text_model: Callable[[nn.Module], nn.Module]
     scales_embedding: bool = False
     multimodal: bool = False
+    attn_out: str = "self_attn"
+    mlp_out: str = "mlp"
 
 
 ADAPTERS: dict[str, Adapter] = {
     "Qwen2ForCausalLM": Adapter("Qwen2ForCausalLM", lambda m: m.model),
-    "Gemma3ForCausalLM": Adapter("Gemma3ForCausalLM", lambda m: m.model, scales_embedding=True),
+    "Gemma3ForCausalLM": Adapter(
+        "Gemma3ForCausalLM",
+        lambda m: m.model,
+        scales_embedding=True,
+        attn_out="post_attention_layernorm",
+        mlp_out="post_feedforward_layernorm",
+    ),
     "Gemma3ForConditionalGeneration": Adapter(
         "Gemma3ForConditionalGeneration",
         lambda m: m.model.language_model,
         scales_embedding=True,
         multimodal=True,
+        attn_out="post_attention_layernorm",
+        mlp_out="post_feedforward_layernorm",
     ),
 }
 
@@ -93,6 +105,7 @@ class LM:
     final_norm: nn.Module
     lm_head: nn.Module
     text_config: object
+    adapter: Adapter
     layer_types: list[str] = field(default_factory=list)
     sliding_window: int | None = None
 
@@ -117,6 +130,12 @@ class LM:
     def embedding_weight(self) -> torch.Tensor:
         """Raw (unscaled) embedding matrix [vocab_rows, d_model]."""
         return self.embed_tokens.weight
+
+    def branch_output(self, layer: int, branch: str) -> nn.Module:
+        """The submodule of decoder layer `layer` whose output the "attn" or "mlp" branch adds
+        to the residual stream."""
+        name = {"attn": self.adapter.attn_out, "mlp": self.adapter.mlp_out}[branch]
+        return getattr(self.layers[layer], name)
 
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Token embeddings as the first decoder layer sees them [batch, seq, d_model].
@@ -169,6 +188,7 @@ def wrap(model: nn.Module, tokenizer: object, name_or_path: str = "") -> LM:
         final_norm=text.norm,
         lm_head=model.get_output_embeddings(),
         text_config=text_config,
+        adapter=adapter,
         layer_types=list(getattr(text_config, "layer_types", None) or ["full_attention"] * len(text.layers)),
         sliding_window=getattr(text_config, "sliding_window", None)
         if "sliding_attention" in (getattr(text_config, "layer_types", None) or [])
