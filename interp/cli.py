@@ -20,6 +20,55 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_layers(text: str) -> list[int]:
+    """ "0-27" or "0,5,10-12" → sorted layer list."""
+    layers: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            if "-" in part:
+                low, high = (int(x) for x in part.split("-", 1))
+                if low > high:
+                    raise ValueError
+                layers.update(range(low, high + 1))
+            elif part:
+                layers.add(int(part))
+        except ValueError:
+            raise ValueError(f"--layers: cannot read {part!r} (use e.g. 0-27 or 0,5,10-12)") from None
+    if not layers:
+        raise ValueError("--layers is empty")
+    return sorted(layers)
+
+
+def _capture(args: argparse.Namespace) -> int:
+    from interp.capture_dataset import capture_dataset
+    from interp.models import load_model, resolve_dtype
+    from interp.prompts import CategoricalConfidenceTemplate
+    from interp.tasks import load_trials
+
+    trials = load_trials(args.data, args.dataset)
+    if args.limit is not None:
+        trials = trials[: args.limit]
+    lm = load_model(args.model, dtype=args.model_dtype, device_map=args.device_map)
+    layers = parse_layers(args.layers)
+    store = capture_dataset(
+        lm,
+        trials,
+        CategoricalConfidenceTemplate(),
+        layers=layers,
+        roles=[r.strip() for r in args.roles.split(",") if r.strip()],
+        out=args.out,
+        batch_size=args.batch_size,
+        site=args.site,
+        chat=not args.raw,
+        dtype=resolve_dtype(args.dtype),
+        extra_meta={"data": str(args.data), "dataset": args.dataset},
+    )
+    counts = store.index()["status"].map(lambda s: s.split(":")[0]).value_counts()
+    print(f"{store}\nstatuses: {counts.to_dict()}")
+    return 0
+
+
 def _tiny(args: argparse.Namespace) -> int:
     from interp.models import tiny
 
@@ -40,6 +89,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dtype", default=None, help="bf16 / fp32 (default: bf16 on CUDA, fp32 on CPU)")
     run.add_argument("--device-map", default=None, help='e.g. "auto" to spread a large model over GPUs')
     run.set_defaults(handler=_run)
+
+    cap = sub.add_parser("capture", help="capture activations at (layer, role) for a dataset into a store")
+    cap.add_argument("--model", required=True, help="local folder, hub id, or tiny-qwen2 / tiny-gemma3 / tiny-gemma3-mm")
+    cap.add_argument("--data", required=True, help="JSON Lines file of trials")
+    cap.add_argument("--dataset", default="triviaqa", choices=("triviaqa", "jsonl"))
+    cap.add_argument("--layers", required=True, help="e.g. 0-27 or 0,5,10-12")
+    cap.add_argument("--roles", default="panl,confidence_colon", help="comma-separated single-token roles")
+    cap.add_argument("--site", default="resid_post", choices=("resid_pre", "resid_post", "attn_out", "mlp_out"))
+    cap.add_argument("--out", required=True, help="store folder; rerun with the same arguments to resume")
+    cap.add_argument("--batch-size", type=int, default=8)
+    cap.add_argument("--dtype", default="float32", help="dtype of the stored activations")
+    cap.add_argument("--model-dtype", default=None, help="bf16 / fp32 (default: bf16 on CUDA, fp32 on CPU)")
+    cap.add_argument("--device-map", default=None)
+    cap.add_argument("--limit", type=int, default=None, help="only the first N trials")
+    cap.add_argument("--raw", action="store_true", help="render prompts without the chat template")
+    cap.set_defaults(handler=_capture)
 
     tiny = sub.add_parser("tiny", help="build (or find) a tiny random-weight model and print its folder")
     tiny.add_argument("arch", choices=("qwen2", "gemma3", "gemma3-mm"))
