@@ -7,7 +7,6 @@ turns the skip into a failure.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -78,19 +77,9 @@ def real_tokenizer(request):
     return request.getfixturevalue(f"{request.param}_tokenizer")
 
 
-def triviaqa_question(context: str) -> str:
-    """The raw question of a row of the Eval-Gauntlet TriviaQA sample (see its SOURCE.txt)."""
-    return context.removeprefix("Question: ").removesuffix("\nAnswer:").strip()
-
-
 @pytest.fixture(scope="session")
 def triviaqa_trials() -> list[Trial]:
     """The first 300 TriviaQA rows of shared/data, the gold answer standing in for the model's."""
-    lines = need(TRIVIAQA).read_text().splitlines()[:N_TRIVIAQA_ROWS]
-    trials = []
-    for i, line in enumerate(lines):
-        row = json.loads(line)
-        trials.append(
-            Trial(id=f"triviaqa-{i}", question=triviaqa_question(row["context"]), answer=row["answer"], gold=row["answer"], aliases=tuple(row["aliases"]))
-        )
-    return trials
+    from interp.tasks import load_trials
+
+    return load_trials(need(TRIVIAQA), "triviaqa")[:N_TRIVIAQA_ROWS]
