@@ -94,7 +94,17 @@ def capture_dataset(
     return store
 
 
-def _capture_chunk(lm, chunk, template, layers, roles, site, chat, dtype) -> tuple[pd.DataFrame, dict]:
+def _capture_chunk(
+    lm: LM,
+    chunk: list[Trial],
+    template: Template,
+    layers: list[int],
+    roles: list[str],
+    site: str,
+    chat: bool,
+    dtype: torch.dtype,
+) -> tuple[pd.DataFrame, dict[tuple[int, str], torch.Tensor]]:
+    """Render, tokenise and capture one chunk: its index rows and the captured [rows, d_model] tensors."""
     rendered, statuses = [], {}
     for trial in chunk:
         try:
