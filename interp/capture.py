@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import torch
 
 from interp.models import LM
+from interp.readout import last_token_logits
 from interp.roles import Batch
 
 __all__ = ["SITES", "capture", "site_module"]
@@ -92,8 +93,9 @@ def capture(
         roles: single-token role names.
         site: "resid_post" (default), "resid_pre", "attn_out" or "mlp_out".
         dtype, device: where the captured rows go (default fp32 on CPU).
-        return_logits: also run to the end and return last-position logits [batch, vocab];
-            otherwise the forward stops after the deepest requested site.
+        return_logits: also run to the end and return the logits at each row's last prompt
+            token [batch, vocab] (needs a left-padded batch); otherwise the forward stops after
+            the deepest requested site.
 
     Returns:
         {(layer, role): [batch, d_model]}; rows whose role did not resolve are NaN.
@@ -127,12 +129,11 @@ def capture(
                 handles.append(module.register_forward_pre_hook(make_hook(layer, True), with_kwargs=True))
             else:
                 handles.append(module.register_forward_hook(make_hook(layer, False)))
-        inputs = batch.model_inputs(lm.device)
         try:
             if return_logits:
-                logits = lm.model(**inputs, use_cache=False, logits_to_keep=1).logits[:, -1, :].float().cpu()
+                logits = last_token_logits(lm, batch)
             else:
-                lm.model(**inputs, use_cache=False)
+                lm.model(**batch.model_inputs(lm.device), use_cache=False)
         except _StopForward:
             pass
     missing = [(layer, role) for layer in wanted for role in roles if (layer, role) not in found]

@@ -116,7 +116,7 @@ def resolve_row(
         (indices, reasons): index (or (start, end) for span roles) per role, None when it did not
         resolve; and role → reason for each role that did not.
     """
-    anchors = {s.span: spans[s.span] for s in specs.values() if isinstance(s, Exact)}
+    anchors = {s.span: spans[s.span] for s in specs.values() if isinstance(s, Exact) and s.span in spans}
     n = len(offsets)
     found: dict[str, int | tuple[int, int] | None] = {}
     reasons: dict[str, str] = {}
@@ -160,12 +160,12 @@ def resolve_row(
                 fail(role, f"span {spec.span!r} has {len(tokens)} tokens, needs token {spec.n}")
                 continue
             picked = [int(tokens[spec.n])]
+        elif len(tokens):
+            picked = [int(tokens[0]), int(tokens[-1])]
         else:
-            picked = [int(tokens[0]), int(tokens[-1])] if len(tokens) else []
-        why = next(
-            (w for i in picked if (w := _check_token(text, offsets, i, span, anchors, getattr(spec, "span", role)))),
-            None,
-        )
+            fail(role, f"no token covers span {spec.span!r}")
+            continue
+        why = next((w for i in picked if (w := _check_token(text, offsets, i, span, anchors, spec.span))), None)
         if why:
             fail(role, why)
         elif isinstance(spec, Whole):

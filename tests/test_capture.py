@@ -73,6 +73,9 @@ def test_layers_above_the_deepest_do_not_run(setup):
         ran.clear()
         _, logits = capture(lm, batch, [0], ["panl"], return_logits=True)
         assert ran[-2:] == ["norm", "lm_head"] and logits.shape == (len(batch), lm.lm_head.weight.shape[0])
+        with torch.no_grad():
+            full = lm.model(**batch.model_inputs()).logits[:, -1, :]
+        torch.testing.assert_close(logits, full, rtol=0, atol=1e-5)
     finally:
         for handle in handles:
             handle.remove()
@@ -92,6 +95,9 @@ def test_hooks_removed_and_errors_clear(setup):
         capture(lm, batch, [0], ["answer"])
     with pytest.raises(ValueError, match="site 'resid_mid'"):
         capture(lm, batch, [0], ["panl"], site="resid_mid")
+    right = CategoricalConfidenceTemplate().batch(demo_trials()[:2], lm.tokenizer, padding_side="right")
+    with pytest.raises(ValueError, match="left-padded"):
+        capture(lm, right, [0], ["panl"], return_logits=True)
     broken = CategoricalConfidenceTemplate().batch(demo_trials()[:2], lm.tokenizer)
     broken.input_ids[0, -1] = 10**9  # out-of-vocabulary id: the forward itself raises
     with pytest.raises(IndexError):

@@ -253,5 +253,10 @@ def test_resolve_clean_row_and_bounds():
 
 
 def test_resolve_unknown_span_is_a_programming_error():
-    with pytest.raises(KeyError, match="'missing'"):
+    with pytest.raises(KeyError, match="role 'x' needs span 'missing', which the template does not define"):
         _resolve([(0, 2)], {"x": Exact("missing")})
+
+
+def test_resolve_span_no_token_covers():
+    found, why = _resolve([(0, 2), (19, 23)], {"answer": Whole("answer")})
+    assert found == {"answer": None} and why["answer"] == "no token covers span 'answer'"
