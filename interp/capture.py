@@ -8,10 +8,10 @@ no full hidden-state cache is ever built and no logits are computed unless asked
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from contextlib import contextmanager
 
 import torch
 
+from interp.hooks import hidden_of, removing
 from interp.models import LM
 from interp.readout import last_token_logits
 from interp.roles import Batch
@@ -40,19 +40,6 @@ def site_module(lm: LM, layer: int, site: str) -> tuple[torch.nn.Module, bool]:
     if site == "mlp_out":
         return lm.branch_output(layer, "mlp"), False
     raise ValueError(f"site {site!r} is not one of {', '.join(SITES)}")
-
-
-def _hidden(output) -> torch.Tensor:
-    return output[0] if isinstance(output, tuple) else output
-
-
-@contextmanager
-def _hooks(handles: list):
-    try:
-        yield handles
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 def _validate(lm: LM, batch: Batch, layers: Iterable[int], roles: Sequence[str], site: str) -> list[int]:
@@ -119,10 +106,10 @@ def capture(
     def make_hook(layer: int, pre: bool):
         if pre:
             return lambda _module, args, kwargs: gather(layer, args[0] if args else kwargs["hidden_states"])
-        return lambda _module, _args, output: gather(layer, _hidden(output))
+        return lambda _module, _args, output: gather(layer, hidden_of(output))
 
     handles = []
-    with _hooks(handles):
+    with removing(handles):
         for layer in wanted:
             module, pre = site_module(lm, layer, site)
             if pre:

@@ -10,7 +10,7 @@ import torch
 from interp.models import LM
 from interp.roles import Batch
 
-__all__ = ["ClassReadout", "class_readout", "last_token_logits"]
+__all__ = ["ClassReadout", "OODStats", "class_readout", "last_token_logits", "natural_variation", "ood_stats"]
 
 
 @torch.inference_mode()
@@ -47,11 +47,18 @@ class ClassReadout:
     logit_diff: torch.Tensor
 
 
-def class_readout(logits: torch.Tensor, class_token_ids: Sequence[int], values: Sequence[float]) -> ClassReadout:
+def class_readout(
+    logits: torch.Tensor,
+    class_token_ids: Sequence[int],
+    values: Sequence[float],
+    target: torch.Tensor | None = None,
+) -> ClassReadout:
     """Read K classes from vocabulary logits [batch, vocab] by their first-token ids.
 
-    `values` are the class values (confidence midpoints). The logit difference uses each row's
-    own argmax as the target class (verbal_confidence.md §5 with y* = the clean argmax).
+    `values` are the class values (confidence midpoints). The logit difference is
+    z_target − mean of the other K−1 class logits, with `target` [batch] the class index to
+    hold fixed (verbal_confidence.md §5: y*, the clean run's argmax); default each row's own
+    argmax.
     """
     if len(class_token_ids) != len(values):
         raise ValueError(f"{len(class_token_ids)} class token ids but {len(values)} values")
@@ -60,7 +67,8 @@ def class_readout(logits: torch.Tensor, class_token_ids: Sequence[int], values: 
     probs = z.softmax(-1)
     argmax = z.argmax(-1)
     value = torch.as_tensor(list(values), dtype=z.dtype)
-    top = z.gather(1, argmax[:, None]).squeeze(1)
+    fixed = argmax if target is None else torch.as_tensor(target, dtype=torch.long).to(z.device)
+    top = z.gather(1, fixed[:, None]).squeeze(1)
     others = (z.sum(-1) - top) / (z.shape[-1] - 1)
     return ClassReadout(
         logits=z,
@@ -70,3 +78,34 @@ def class_readout(logits: torch.Tensor, class_token_ids: Sequence[int], values: 
         expected=probs @ value,
         logit_diff=top - others,
     )
+
+
+@dataclass
+class OODStats:
+    """How far intervened residuals sit from clean ones: cosine [n] and norm ratio ‖h̃‖/‖h‖ [n]."""
+
+    cosine: torch.Tensor
+    norm_ratio: torch.Tensor
+
+
+def ood_stats(intervened: torch.Tensor, clean: torch.Tensor) -> OODStats:
+    """Cosine and norm ratio between intervened and clean residuals, row by row ([n, d_model] each)."""
+    if intervened.shape != clean.shape:
+        raise ValueError(f"intervened {list(intervened.shape)} and clean {list(clean.shape)} residuals differ in shape")
+    a, b = intervened.double(), clean.double()
+    return OODStats(
+        cosine=torch.nn.functional.cosine_similarity(a, b, dim=-1).float(),
+        norm_ratio=(a.norm(dim=-1) / b.norm(dim=-1)).float(),
+    )
+
+
+def natural_variation(activations: torch.Tensor, n_pairs: int = 1000, seed: int = 0) -> OODStats:
+    """The same statistics between random pairs of distinct trials at one (layer, role)
+    ([n, d_model] → n_pairs values), the natural range an intervention is judged against."""
+    n = activations.shape[0]
+    if n < 2:
+        raise ValueError("natural_variation needs at least two trials")
+    generator = torch.Generator().manual_seed(seed)
+    first = torch.randint(n, (n_pairs,), generator=generator)
+    second = (first + torch.randint(1, n, (n_pairs,), generator=generator)) % n
+    return ood_stats(activations[first], activations[second])
