@@ -15,7 +15,6 @@ from interp.capture import capture
 from interp.capture_dataset import capture_dataset
 from interp.models import load_model, tiny
 from interp.prompts import CategoricalConfidenceTemplate
-from interp.roles import tokenize
 from interp.store import ActivationStore
 from interp.trials import Trial
 

@@ -1,0 +1,79 @@
+"""The sweep helper against direct intervened forwards, and its summary against pandas by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from interp.attention import LATER, layer_window
+from interp.interventions import BlockAttention, Steer, intervened_logits
+from interp.models import load_model, tiny
+from interp.prompts import CONFIDENCE_CLASSES, CategoricalConfidenceTemplate
+from interp.readout import class_readout, last_token_logits
+from interp.roles import first_token_ids
+from interp.sweep import summarise, sweep
+from interp.trials import demo_trials
+
+TEMPLATE = CategoricalConfidenceTemplate()
+
+
+@pytest.fixture(scope="module")
+def setup():
+    lm = load_model(tiny("qwen2"))
+    trials = demo_trials()[:6]
+    batches = [TEMPLATE.batch(trials[:3], lm.tokenizer), TEMPLATE.batch(trials[3:], lm.tokenizer)]
+    batches[1].roles["panl"][0] = -1
+    batches[1].reasons["panl"][0] = "merged with '.'"
+    ids = first_token_ids(lm.tokenizer, [c.label for c in CONFIDENCE_CLASSES], prefix="Confidence:")
+    values = [c.midpoint for c in CONFIDENCE_CLASSES]
+    return lm, batches, ids, values
+
+
+def test_steering_sweep_matches_direct_forwards(setup):
+    lm, batches, ids, values = setup
+    vector = torch.randn(lm.d_model, generator=torch.Generator().manual_seed(0)) * 2
+
+    def make(batch, layer, role, condition):
+        return [Steer(layer, role, vector, alpha=5.0 if condition == "high" else -5.0)]
+
+    table = sweep(lm, batches, make, [0, 2], ["panl", "confidence_colon"], ["high", "low"], ids, values, progress=False)
+    assert len(table) == 6 * 2 * 2 * 2
+    assert set(table.columns) >= {"trial_id", "layer", "role", "condition", "status", "delta_confidence", "changed", "probs"}
+    bad = table[table["trial_id"] == batches[1].trial_ids[0]]
+    assert (bad[bad.role == "panl"]["status"].str.contains("merged")).all()
+    assert bad[bad.role == "panl"]["confidence"].isna().all()
+    assert (bad[bad.role == "confidence_colon"]["status"] == "ok").all()
+
+    batch = batches[0]
+    clean = class_readout(last_token_logits(lm, batch), ids, values)
+    logits, _ = intervened_logits(lm, batch, make(batch, 2, "panl", "low"))
+    direct = class_readout(logits, ids, values, target=clean.argmax)
+    cell = table[(table.layer == 2) & (table.role == "panl") & (table.condition == "low")].set_index("trial_id").loc[batch.trial_ids]
+    np.testing.assert_allclose(cell["logit_diff"].to_numpy(), direct.logit_diff.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(cell["delta_logit_diff"].to_numpy(), (direct.logit_diff - clean.logit_diff).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(cell["clean_confidence"].to_numpy(), clean.confidence.numpy())
+    assert cell["changed"].tolist() == (direct.argmax != clean.argmax).tolist()
+    np.testing.assert_allclose(np.stack(cell["probs"].to_list()), direct.probs.numpy(), rtol=1e-6)
+
+    summary = summarise(table)
+    assert len(summary) == 8
+    ok = table[table.status == "ok"]
+    for _, row in summary.iterrows():
+        group = ok[(ok.layer == row.layer) & (ok.role == row.role) & (ok.condition == row.condition)]
+        assert row.n == len(group)
+        assert row.change_rate == pytest.approx(group["changed"].mean())
+        assert row.delta_confidence_sem == pytest.approx(group["delta_confidence"].std(ddof=1) / np.sqrt(len(group)))
+
+
+def test_blocking_sweep_uses_windows_and_edge_names(setup):
+    lm, batches, ids, values = setup
+    edges = {"later->panl": (LATER, "panl"), "cc->answer": ("confidence_colon", "answer")}
+
+    def make(batch, centre, edge, condition):
+        targets, sources = edges[edge]
+        return [BlockAttention(targets, sources, layers=layer_window(centre, lm.n_layers, width=2))]
+
+    table = sweep(lm, batches[0], make, [1, 3], list(edges), ["block"], ids, values, progress=False)
+    assert len(table) == 3 * 2 * 2 and (table.status == "ok").all()
+    assert (table.groupby(["layer", "role"])["delta_logit_diff"].apply(lambda d: d.abs().max()) > 0).all()
