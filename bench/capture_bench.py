@@ -6,7 +6,7 @@ On one model and one batch of Phase-1 confidence prompts, in one process:
   - hidden      HF `output_hidden_states=True`, then gather the same 5 rows
   - tl_bridge   TransformerLens `TransformerBridge.run_with_cache` with a names_filter for the same hooks
   - nnsight     nnsight `trace` saving the same rows (if nnsight is installed)
-Each is timed over repeats (median wall time), with peak memory above the pre-call level (RSS sampled
+Each is timed round-robin over repeats (median wall time), with peak memory above the pre-call level (RSS sampled
 every 2 ms on CPU; `max_memory_allocated` on CUDA) and tokens/s. Writes JSON and a markdown table.
 
 Shapes: tiny (random tiny Qwen2), qwen2.5-0.5b (CPU-sized), qwen2.5-7b and gemma-3-27b (real shapes,
@@ -18,93 +18,24 @@ random weights, bf16 on a GPU). No download: models are built from config.
 from __future__ import annotations
 
 import argparse
-import gc
-import json
-import statistics
-import threading
-import time
+import sys
 from pathlib import Path
 
-import psutil
 import torch
 
-from interp.capture import capture
-from interp.models import tiny, wrap
-from interp.prompts import CategoricalConfidenceTemplate
-from interp.results import markdown_table, versions
-from interp.trials import demo_trials
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import SHAPES, add_ratios, boot_bridge, build, confidence_batch, device_name, resolve_device, time_methods, write_report  # noqa: E402
+from common import to_markdown as _markdown  # noqa: E402
 
-SHAPES = {
-    "qwen2.5-0.5b": dict(arch="Qwen2ForCausalLM", hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14, num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True, rope_theta=1e6),
-    "qwen2.5-7b": dict(arch="Qwen2ForCausalLM", hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28, num_key_value_heads=4, vocab_size=152064, tie_word_embeddings=False, rope_theta=1e6),
-    "gemma-3-27b": dict(arch="Gemma3ForCausalLM", hidden_size=5376, intermediate_size=21504, num_hidden_layers=62, num_attention_heads=32, num_key_value_heads=16, head_dim=128, query_pre_attn_scalar=168, sliding_window=1024, vocab_size=262208),
-}
+from interp.capture import capture  # noqa: E402
+from interp.results import versions  # noqa: E402
+
 ROLES = ("panl", "confidence_colon")
-
-
-def build(shape: str, tokenizer_dir: str | None, device: str, dtype: torch.dtype):
-    """(LM, folder or None) of the requested shape, random weights, on `device`."""
-    import transformers
-    from transformers import AutoTokenizer
-
-    if shape == "tiny":
-        folder = tiny("qwen2", tokenizer=tokenizer_dir)
-        model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
-        return wrap(model, AutoTokenizer.from_pretrained(folder), str(folder))
-    spec = dict(SHAPES[shape])
-    arch = spec.pop("arch")
-    if tokenizer_dir is None:
-        raise SystemExit(f"--shape {shape} needs --tokenizer (a Qwen or Gemma tokenizer folder, e.g. shared/models/...)")
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    config_class = transformers.Qwen2Config if arch == "Qwen2ForCausalLM" else transformers.Gemma3TextConfig
-    config = config_class(**spec, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
-    config.architectures = [arch]
-    torch.manual_seed(0)
-    with torch.device(device):
-        model = getattr(transformers, arch)._from_config(config, dtype=dtype, attn_implementation="sdpa").eval()
-    return wrap(model, tokenizer, f"random:{shape}")
 
 
 def pairs_for(n_layers: int) -> list[tuple[int, str]]:
     """5 (layer, role) pairs spread over the depth, the deepest being the last layer."""
     return [(n_layers // 4, "panl"), (n_layers // 2, "panl"), (n_layers // 2, "confidence_colon"), (n_layers - 1, "panl"), (n_layers - 1, "confidence_colon")]
-
-
-class PeakMemory:
-    """Peak memory above the level at entry: CUDA max allocated, or process RSS sampled every 2 ms."""
-
-    def __init__(self, device: str):
-        self.cuda = device.startswith("cuda")
-        self.peak = 0
-
-    def __enter__(self):
-        if self.cuda:
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            self.base = torch.cuda.memory_allocated()
-        else:
-            self.process = psutil.Process()
-            self.base = self.process.memory_info().rss
-            self.running = True
-            self.sampled = self.base
-            self.thread = threading.Thread(target=self._sample, daemon=True)
-            self.thread.start()
-        return self
-
-    def _sample(self):
-        while self.running:
-            self.sampled = max(self.sampled, self.process.memory_info().rss)
-            time.sleep(0.002)
-
-    def __exit__(self, *exc):
-        if self.cuda:
-            torch.cuda.synchronize()
-            self.peak = torch.cuda.max_memory_allocated() - self.base
-        else:
-            self.running = False
-            self.thread.join()
-            self.peak = max(self.sampled, self.process.memory_info().rss) - self.base
-        return False
 
 
 def methods(lm, batch, pairs, bridge, nn_model):
@@ -148,22 +79,16 @@ def methods(lm, batch, pairs, bridge, nn_model):
 
 
 def run(args) -> dict:
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[args.dtype or ("bf16" if device.startswith("cuda") else "fp32")]
+    device, dtype = resolve_device(args.device, args.dtype)
     torch.set_grad_enabled(False)
     lm = build(args.shape, args.tokenizer, device, dtype)
-    trials = (demo_trials() * ((args.batch_size + 11) // 12))[: args.batch_size]
-    batch = CategoricalConfidenceTemplate(strip_answer_punctuation=True).batch(trials, lm.tokenizer, chat=True, padding_side="left")
-    if not bool(batch.ok(ROLES).all()):
-        raise SystemExit(f"roles did not resolve: {batch.status(ROLES)}")
+    batch = confidence_batch(lm, args.batch_size, ROLES)
     pairs = pairs_for(lm.n_layers)
     bridge = nn_model = None
     notes = {}
     if not args.skip_tl:
         try:
-            from transformer_lens.model_bridge import TransformerBridge
-
-            bridge = TransformerBridge.boot_transformers(lm.name_or_path if args.shape == "tiny" else "qwen", hf_model=lm.model, tokenizer=lm.tokenizer, device=device, dtype=dtype)
+            bridge = boot_bridge(lm, args.shape, device, dtype)
         except Exception as error:  # report, do not hide
             notes["tl_bridge"] = f"not run: {type(error).__name__}: {error}"[:300]
     try:
@@ -174,35 +99,22 @@ def run(args) -> dict:
         notes["nnsight"] = f"not run: {type(error).__name__}: {error}"[:300]
     tokens = int(batch.attention_mask.sum())
     reference = capture(lm, batch, sorted({l for l, _ in pairs}), list(ROLES))
-    results = []
-    for name, fn in methods(lm, batch, pairs, bridge, nn_model).items():
+    found = methods(lm, batch, pairs, bridge, nn_model)
+    worst = {}
+    for name, fn in list(found.items()):  # the compared methods must read the same values
         try:
-            for _ in range(args.warmup):
-                out = fn()
-            if out is not None:  # the compared methods must read the same values
-                worst = max(float((out[k].float() - reference[k]).abs().max()) for k in pairs)
-            else:
-                worst = None
-            times, peaks = [], []
-            for _ in range(args.repeats):
-                gc.collect()
-                with PeakMemory(device) as memory:
-                    start = time.perf_counter()
-                    fn()
-                    if device.startswith("cuda"):
-                        torch.cuda.synchronize()
-                    times.append(time.perf_counter() - start)
-                peaks.append(memory.peak)
-            results.append({"method": name, "median_s": statistics.median(times), "min_s": min(times), "peak_mb": max(peaks) / 2**20, "max_abs_diff_vs_interp": worst})
+            out = fn()
+            worst[name] = max(float((out[k].float() - reference[k]).abs().max()) for k in pairs) if out is not None else None
         except Exception as error:
             notes[name] = f"failed: {type(error).__name__}: {error}"[:300]
-    bare = next(r["median_s"] for r in results if r["method"] == "bare")
+            del found[name]
+    results = time_methods(found, device, args.warmup, args.repeats, notes)
     for r in results:
-        r["ratio_to_bare"] = r["median_s"] / bare
-        r["tokens_per_s"] = tokens / r["median_s"]
+        r["max_abs_diff_vs_interp"] = worst[r["method"]]
+    add_ratios(results, tokens)
     return {
         "shape": args.shape,
-        "device": torch.cuda.get_device_name() if device.startswith("cuda") else f"cpu ({torch.get_num_threads()} threads)",
+        "device": device_name(device),
         "dtype": str(dtype),
         "batch_size": len(batch),
         "seq_len": batch.input_ids.shape[1],
@@ -216,15 +128,8 @@ def run(args) -> dict:
 
 
 def to_markdown(report: dict) -> str:
-    import pandas as pd
-
-    table = pd.DataFrame(report["results"])[["method", "median_s", "ratio_to_bare", "tokens_per_s", "peak_mb", "max_abs_diff_vs_interp"]]
-    head = (
-        f"### {report['shape']} on {report['device']}, {report['dtype']}, batch {report['batch_size']} × {report['seq_len']} "
-        f"({report['tokens']} tokens), pairs {', '.join(report['pairs'])}, median of {report['repeats']}\n\n"
-    )
-    notes = "".join(f"\n- {k}: {v}" for k, v in report["notes"].items())
-    return head + markdown_table(table) + ("\n" + notes if notes else "") + "\n"
+    columns = ["method", "median_s", "ratio_to_bare", "tokens_per_s", "peak_mb", "max_abs_diff_vs_interp"]
+    return _markdown(report, columns, f"pairs {', '.join(report['pairs'])}")
 
 
 def main():
@@ -240,12 +145,7 @@ def main():
     parser.add_argument("--out", default="bench/results")
     args = parser.parse_args()
     report = run(args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = f"capture-{args.shape}-{report['device'].split()[0].lower()}"
-    (out / f"{stem}.json").write_text(json.dumps(report, indent=2, default=str))
-    (out / f"{stem}.md").write_text(to_markdown(report))
-    print(to_markdown(report))
+    write_report(args.out, f"capture-{args.shape}-{report['device'].split()[0].lower()}", report, to_markdown(report))
 
 
 if __name__ == "__main__":
