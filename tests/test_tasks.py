@@ -1,12 +1,14 @@
-"""Local TriviaQA / JSONL loading: the real sample's count and errors that name file and line."""
+"""`load_trials` over the local files: counts of the real samples and errors that name file and line."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from conftest import SHARED, TRIVIAQA, need
 
+from interp.grading import normalize_answer
 from interp.tasks import load_trials
-
-from conftest import TRIVIAQA, need
 
 
 def test_real_triviaqa_sample():
@@ -29,5 +31,15 @@ def test_malformed_rows_name_file_and_line(tmp_path):
         load_trials(no_question, "triviaqa")
     with pytest.raises(ValueError, match=r"b\.jsonl:2: row has no 'question'"):
         load_trials(no_question, "jsonl")
-    with pytest.raises(ValueError, match="dataset 'mmlu'"):
-        load_trials(no_question, "mmlu")
+    with pytest.raises(ValueError, match="dataset 'squad' is not one of"):
+        load_trials(no_question, "squad")
+
+
+def test_every_dataset_loads_as_trials():
+    mmlu = load_trials(need(SHARED / "data" / "mmlu"), "mmlu")
+    assert len(mmlu) == 14042 - 115  # repeated question + options left out (statuses in interp.datasets)
+    assert mmlu[0].metadata["options"][mmlu[0].metadata["correct_option"] - 1] == mmlu[0].gold == mmlu[0].answer
+    gsm_path = need(SHARED / "data" / "gsm8k" / "test.jsonl")
+    questions = {normalize_answer(json.loads(line)["question"]) for line in gsm_path.read_text().split("\n") if line.strip()}
+    assert len(load_trials(gsm_path, "gsm8k")) == len(questions)
+    assert load_trials(need(SHARED / "data" / "mnli" / "dev.jsonl"), "mnli")[0].gold == "neutral"
