@@ -26,6 +26,9 @@ __all__ = [
     "Template",
     "CategoricalConfidenceTemplate",
     "TemplateError",
+    "class_instruction_segments",
+    "class_list_segments",
+    "clean_field",
 ]
 
 
@@ -122,11 +125,31 @@ class _Builder:
 
 
 class Template:
-    """Base class: subclasses define the user segments, the assistant prefill and the roles."""
+    """Base class: subclasses define the user segments, the assistant prefill and the roles.
+
+    Args:
+        strip_answer_punctuation: drop trailing punctuation from an inserted answer so that
+            tokenizers which merge ".\n" (Qwen) keep PANL a token of its own; what was dropped is
+            recorded in `Rendered.notes["answer_stripped"]`. Off by default: such rows get a
+            status instead.
+    """
 
     name: str = "template"
     roles: Mapping[str, RoleSpec] = {}
     last_role: str | None = None
+
+    def __init__(self, strip_answer_punctuation: bool = False):
+        self.strip_answer_punctuation = strip_answer_punctuation
+
+    def answer_text(self, trial: Trial) -> tuple[str, str]:
+        """(answer as inserted, trailing characters stripped from it)."""
+        answer = clean_field(trial, "answer", trial.answer)
+        if not self.strip_answer_punctuation:
+            return answer, ""
+        kept = answer.rstrip(string.punctuation + " ")
+        if not kept:
+            raise TemplateError(f"trial {trial.id}: answer {answer!r} is only punctuation")
+        return kept, answer[len(kept) :]
 
     def user_segments(self, trial: Trial) -> list[Segment]:
         raise NotImplementedError
@@ -136,7 +159,11 @@ class Template:
         return []
 
     def notes(self, trial: Trial) -> dict[str, Any]:
-        return {}
+        """What rendering changed; by default the stripped answer punctuation, if any."""
+        if trial.answer is None or not self.strip_answer_punctuation or "answer" not in self.roles:
+            return {}
+        stripped = self.answer_text(trial)[1]
+        return {"answer_stripped": stripped} if stripped else {}
 
     def render(self, trial: Trial | Mapping[str, Any], tokenizer=None, chat: bool = True) -> Rendered:
         """Render one trial.
@@ -199,13 +226,47 @@ class Template:
         return tokenize(tokenizer, [self.render(t, tokenizer, chat=chat) for t in trials], padding_side=padding_side)
 
 
-def _clean(trial: Trial, field_name: str, value: str | None) -> str:
+def clean_field(trial: Trial, field_name: str, value: str | None, multiline: bool = False) -> str:
+    """A stripped, non-empty field; line breaks are refused unless `multiline` (a newline inside
+    an answer would be mistaken for PANL)."""
     if value is None or not str(value).strip():
         raise TemplateError(f"trial {trial.id}: {field_name} is empty")
     text = str(value).strip()
-    if "\n" in text or "\r" in text:
+    if not multiline and ("\n" in text or "\r" in text):
         raise TemplateError(f"trial {trial.id}: {field_name} contains a line break: {text!r}")
     return text
+
+
+def class_list_segments(classes: Sequence[ConfidenceClass]) -> list[Segment]:
+    """One line per class, "- <label> (<low>-<high>%)", the labels as spans class_label_k."""
+    segments: list[Segment] = []
+    for k, cls in enumerate(classes, start=1):
+        segments += [
+            (None, "- "),
+            (f"class_label_{k}", cls.label),
+            (None, f" ({round(cls.low * 100)}-{round(cls.high * 100)}%)\n"),
+        ]
+    return segments
+
+
+def class_instruction_segments(classes: Sequence[ConfidenceClass]) -> list[Segment]:
+    """The categorical instruction (verbal_confidence.md §4 segments 5–7): the request, the ten
+    classes with ranges (spans class_label_k), the format line (span format_confidence_colon)
+    and the reminder."""
+    segments: list[Segment] = [
+        (
+            None,
+            "How likely is it that this answer is correct? Choose exactly one category from the "
+            "list below, without any explanation or reasoning.\n",
+        ),
+        *class_list_segments(classes),
+    ]
+    segments += [
+        (None, "Reply in this format:\nConfidence"),
+        ("format_confidence_colon", ":"),
+        (None, " <category>\nGive only the category name."),
+    ]
+    return segments
 
 
 class CategoricalConfidenceTemplate(Template):
@@ -218,10 +279,7 @@ class CategoricalConfidenceTemplate(Template):
     answer_first_token, last_answer_token, panl, panl_plus_1, class_token_1..10,
     format_confidence_colon, confidence_colon, prompt_last.
 
-    Args:
-        strip_answer_punctuation: drop trailing punctuation from the answer so that tokenizers
-            which merge ".\\n" (Qwen) keep PANL a token of its own; what was dropped is recorded
-            in `Rendered.notes["answer_stripped"]`. Off by default: such rows get a status instead.
+    `strip_answer_punctuation` as in `Template`.
     """
 
     name = "confidence_categorical"
@@ -244,27 +302,10 @@ class CategoricalConfidenceTemplate(Template):
         "prompt_last": PromptLast(),
     }
 
-    def __init__(self, strip_answer_punctuation: bool = False):
-        self.strip_answer_punctuation = strip_answer_punctuation
-
-    def answer_text(self, trial: Trial) -> tuple[str, str]:
-        """(answer as inserted, trailing characters stripped from it)."""
-        answer = _clean(trial, "answer", trial.answer)
-        if not self.strip_answer_punctuation:
-            return answer, ""
-        kept = answer.rstrip(string.punctuation + " ")
-        if not kept:
-            raise TemplateError(f"trial {trial.id}: answer {answer!r} is only punctuation")
-        return kept, answer[len(kept) :]
-
-    def notes(self, trial: Trial) -> dict[str, Any]:
-        stripped = self.answer_text(trial)[1]
-        return {"answer_stripped": stripped} if stripped else {}
-
     def user_segments(self, trial: Trial) -> list[Segment]:
-        question = _clean(trial, "question", trial.question)
+        question = clean_field(trial, "question", trial.question, multiline=True)
         answer = self.answer_text(trial)[0]
-        segments: list[Segment] = [
+        return [
             (None, "Below is a trivia question, followed by an answer that you gave to it earlier.\nQuestion: "),
             ("question", question),
             (None, "\nAnswer"),
@@ -272,24 +313,8 @@ class CategoricalConfidenceTemplate(Template):
             (None, " "),
             ("answer", answer),
             ("panl", "\n"),
-            (
-                None,
-                "How likely is it that this answer is correct? Choose exactly one category from the "
-                "list below, without any explanation or reasoning.\n",
-            ),
+            *class_instruction_segments(self.classes),
         ]
-        for k, cls in enumerate(self.classes, start=1):
-            segments += [
-                (None, "- "),
-                (f"class_label_{k}", cls.label),
-                (None, f" ({round(cls.low * 100)}-{round(cls.high * 100)}%)\n"),
-            ]
-        segments += [
-            (None, "Reply in this format:\nConfidence"),
-            ("format_confidence_colon", ":"),
-            (None, " <category>\nGive only the category name."),
-        ]
-        return segments
 
     def prefill_segments(self, trial: Trial) -> list[Segment]:
         return [(None, "Confidence"), ("confidence_colon", ":")]

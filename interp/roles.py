@@ -54,10 +54,12 @@ class Whole:
 
 @dataclass(frozen=True)
 class After:
-    """The token `k` positions after single-token role `role` (e.g. PANL+1)."""
+    """The token `k` positions after single-token role `role` (e.g. PANL+1); with `within`, it
+    must also be a token of that span (e.g. PANL+9 inside the instruction)."""
 
     role: str
     k: int
+    within: str | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,8 @@ def resolve_row(
                 fail(role, f"{spec.role} did not resolve")
             elif not 0 <= base + spec.k < n:
                 fail(role, f"{spec.role}{spec.k:+d} falls outside the prompt ({n} tokens)")
+            elif spec.within is not None and base + spec.k not in _span_tokens(offsets, spans[spec.within]):
+                fail(role, f"{spec.role}{spec.k:+d} (token {base + spec.k}) is not inside span {spec.within!r}")
             else:
                 found[role] = base + spec.k
             continue
