@@ -4,8 +4,10 @@ Load a model (`load_model`), render prompts with named spans (`CategoricalConfid
 resolve named token roles per row (`tokenize`, `Batch`), capture activations at (layer, role)
 (`capture`, `capture_dataset`, `ActivationStore`), intervene for one forward pass
 (`interventions` with `Steer`, `Patch`, `MeanAblate`, `CorruptEmbeddings`, `BlockAttention`),
-read classes at the last prompt token (`class_readout`) and sweep grids (`sweep`). Tiny offline
-models of the real architectures come from `interp.models.tiny`.
+read classes at the last prompt token (`class_readout`) and sweep grids (`sweep`). Datasets
+(`load_triviaqa`, ...), graders (`grade_triviaqa`, ...), the papers' templates
+(`interp.templates`) and greedy generation with log-probs (`generate`) are the shared task parts.
+Tiny offline models of the real architectures come from `interp.models.tiny`.
 """
 
 from interp.attention import LATER, layer_window
@@ -26,13 +28,49 @@ from interp.interventions import (
     spec_from_json,
     spec_to_json,
 )
+from interp.datasets import (
+    build_mcq_from_triviaqa,
+    dedupe,
+    load_bigmath,
+    load_gsm8k,
+    load_mcq,
+    load_mmlu,
+    load_mnli,
+    load_triviaqa,
+    to_trials,
+)
+from interp.generation import Generation, generate, logprob_features, parse_confidence_class, parse_percent, parse_threshold_reply
+from interp.grading import Grade, grade_mcq, grade_mnli, grade_numeric, grade_triviaqa, grade_with_judge, hedges, normalize_answer
 from interp.models import LM, load_model, tiny
 from interp.prompts import CONFIDENCE_CLASSES, CategoricalConfidenceTemplate, ConfidenceClass, Rendered, Template, TemplateError
-from interp.readout import ClassReadout, OODStats, class_readout, last_token_logits, natural_variation, ood_stats
+from interp.readout import (
+    DIGIT_VALUES,
+    ClassReadout,
+    OODStats,
+    OptionReadout,
+    YesNoReadout,
+    class_readout,
+    fit_temperature,
+    last_token_logits,
+    natural_variation,
+    ood_stats,
+    option_readout,
+    yes_no_readout,
+)
 from interp.roles import After, Batch, Exact, Nth, PromptLast, Whole, first_token_ids, tokenize
 from interp.steering import mean_difference, scale_to_norm, steering_vector
 from interp.store import ActivationStore
 from interp.sweep import summarise, sweep
+from interp.templates import (
+    ALL_TEMPLATES,
+    ConfidencePhase0Template,
+    CorrectionTemplate,
+    MCQTemplate,
+    MinimalConfidenceTemplate,
+    NumericConfidenceTemplate,
+    ThresholdTemplate,
+    VerificationTemplate,
+)
 from interp.trials import Trial, demo_trials
 
 __version__ = "0.1.0"
@@ -86,5 +124,42 @@ __all__ = [
     "steering_vector",
     "sweep",
     "summarise",
+    "load_triviaqa",
+    "load_mmlu",
+    "load_mnli",
+    "load_gsm8k",
+    "load_bigmath",
+    "load_mcq",
+    "build_mcq_from_triviaqa",
+    "dedupe",
+    "to_trials",
+    "Grade",
+    "normalize_answer",
+    "grade_triviaqa",
+    "grade_mcq",
+    "grade_mnli",
+    "grade_numeric",
+    "grade_with_judge",
+    "hedges",
+    "ALL_TEMPLATES",
+    "ConfidencePhase0Template",
+    "NumericConfidenceTemplate",
+    "MinimalConfidenceTemplate",
+    "VerificationTemplate",
+    "CorrectionTemplate",
+    "MCQTemplate",
+    "ThresholdTemplate",
+    "Generation",
+    "generate",
+    "logprob_features",
+    "parse_confidence_class",
+    "parse_percent",
+    "parse_threshold_reply",
+    "DIGIT_VALUES",
+    "YesNoReadout",
+    "yes_no_readout",
+    "OptionReadout",
+    "option_readout",
+    "fit_temperature",
     "__version__",
 ]

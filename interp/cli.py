@@ -7,6 +7,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from interp.tasks import DATASETS
+
 EXPERIMENTS = ("demo",)
 
 
@@ -93,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     cap = sub.add_parser("capture", help="capture activations at (layer, role) for a dataset into a store")
     cap.add_argument("--model", required=True, help="local folder, hub id, or tiny-qwen2 / tiny-gemma3 / tiny-gemma3-mm")
     cap.add_argument("--data", required=True, help="JSON Lines file of trials")
-    cap.add_argument("--dataset", default="triviaqa", choices=("triviaqa", "jsonl"))
+    cap.add_argument("--dataset", default="triviaqa", choices=DATASETS)
     cap.add_argument("--layers", required=True, help="e.g. 0-27 or 0,5,10-12")
     cap.add_argument("--roles", default="panl,confidence_colon", help="comma-separated single-token roles")
     cap.add_argument("--site", default="resid_post", choices=("resid_pre", "resid_post", "attn_out", "mlp_out"))

@@ -5,12 +5,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from interp.models import LM
 from interp.roles import Batch
 
-__all__ = ["ClassReadout", "OODStats", "class_readout", "last_token_logits", "natural_variation", "ood_stats"]
+__all__ = [
+    "DIGIT_VALUES",
+    "ClassReadout",
+    "OODStats",
+    "OptionReadout",
+    "YesNoReadout",
+    "class_readout",
+    "fit_temperature",
+    "last_token_logits",
+    "natural_variation",
+    "ood_stats",
+    "option_readout",
+    "yes_no_readout",
+]
+
+DIGIT_VALUES = tuple((d + 0.5) / 10 for d in range(10))
+"""Confidence of digit d in the minimal 0–9 prompt: (d + 0.5)/10 (use with `class_readout`)."""
 
 
 @torch.inference_mode()
@@ -109,3 +126,92 @@ def natural_variation(activations: torch.Tensor, n_pairs: int = 1000, seed: int 
     first = torch.randint(n, (n_pairs,), generator=generator)
     second = (first + torch.randint(1, n, (n_pairs,), generator=generator)) % n
     return ood_stats(activations[first], activations[second])
+
+
+@dataclass
+class YesNoReadout:
+    """Verification readout at PL.
+
+    Attributes:
+        yes: [batch] bool, argmax over the Y and N first tokens is Y.
+        vld: [batch] log P(Y) − log P(N) from the full-vocabulary softmax.
+        p_yes: [batch] P(Y) / (P(Y) + P(N)).
+    """
+
+    yes: torch.Tensor
+    vld: torch.Tensor
+    p_yes: torch.Tensor
+
+
+def yes_no_readout(logits: torch.Tensor, yes_id: int, no_id: int) -> YesNoReadout:
+    """Read Y/N from vocabulary logits [batch, vocab] (error_detection.md §3.2)."""
+    logp = logits.float().log_softmax(-1)
+    y, n = logp[:, yes_id], logp[:, no_id]
+    return YesNoReadout(yes=y > n, vld=y - n, p_yes=torch.sigmoid(y - n))
+
+
+@dataclass
+class OptionReadout:
+    """MCQ readout over option first tokens at AC (abstention.md §5).
+
+    Attributes:
+        logits: [batch, K] option logits (K = 4, or 5 with the abstain option).
+        probs: [batch, K] softmax(logits / temperature).
+        choice: [batch] chosen option, 1-based.
+        chosen_confidence: [batch] probability of the choice.
+        max_real: [batch] max over options 1–4.
+        abstain: [batch] bool, the choice is option 5 (False when K = 4).
+        margin: [batch] max_real − P(option 5) (NaN when K = 4).
+    """
+
+    logits: torch.Tensor
+    probs: torch.Tensor
+    choice: torch.Tensor
+    chosen_confidence: torch.Tensor
+    max_real: torch.Tensor
+    abstain: torch.Tensor
+    margin: torch.Tensor
+
+
+def option_readout(logits: torch.Tensor, option_token_ids: Sequence[int], temperature: float = 1.0) -> OptionReadout:
+    """Option probabilities from vocabulary logits [batch, vocab], calibrated by `temperature`."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    z = logits[:, torch.as_tensor(list(option_token_ids), dtype=torch.long)].float()
+    probs = (z / temperature).softmax(-1)
+    top = probs.argmax(-1)
+    real = probs[:, :4].max(-1).values
+    has_abstain = z.shape[-1] == 5
+    return OptionReadout(
+        logits=z,
+        probs=probs,
+        choice=top + 1,
+        chosen_confidence=probs.gather(1, top[:, None]).squeeze(1),
+        max_real=real,
+        abstain=(top == 4) if has_abstain else torch.zeros_like(top, dtype=torch.bool),
+        margin=real - probs[:, 4] if has_abstain else torch.full_like(real, float("nan")),
+    )
+
+
+def fit_temperature(option_logits: torch.Tensor, correct: Sequence[int], bounds: tuple[float, float] = (0.01, 100.0)) -> float:
+    """τ* = argmin_τ −Σ log softmax(z/τ)[correct] over a calibration set (abstention.md §5).
+
+    Args:
+        option_logits: [n, K] option logits (e.g. `OptionReadout.logits` of a 4-way pass).
+        correct: [n] correct option per row, 1-based.
+        bounds: search interval for τ (searched on a log scale).
+    """
+    from scipy.optimize import minimize_scalar
+
+    z = torch.as_tensor(option_logits, dtype=torch.float64)
+    target = torch.as_tensor(list(correct), dtype=torch.long) - 1
+    if z.ndim != 2 or target.shape != (z.shape[0],):
+        raise ValueError(f"option_logits must be [n, K] and correct [n]; got {list(z.shape)} and {list(target.shape)}")
+    if (target < 0).any() or (target >= z.shape[1]).any():
+        raise ValueError(f"correct options must lie in 1..{z.shape[1]}")
+
+    def nll(log_tau: float) -> float:
+        return float(-(z / np.exp(log_tau)).log_softmax(-1).gather(1, target[:, None]).sum())
+
+    result = minimize_scalar(nll, bounds=(np.log(bounds[0]), np.log(bounds[1])), method="bounded", options={"xatol": 1e-6})
+    return float(np.exp(result.x))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from interp.readout import class_readout, natural_variation, ood_stats
+from interp.readout import DIGIT_VALUES, class_readout, fit_temperature, natural_variation, ood_stats, option_readout, yes_no_readout
 
 
 def test_class_readout_matches_hand_computation():
@@ -66,3 +66,48 @@ def test_ood_stats_and_natural_variation_by_hand():
                 pairs[round(float(ood_stats(acts[i : i + 1], acts[j : j + 1]).norm_ratio[0]), 5)] = (i, j)
     assert all(round(float(r), 5) in pairs for r in natural.norm_ratio)
     torch.testing.assert_close(natural_variation(acts, 50, seed=3).cosine, natural_variation(acts, 50, seed=3).cosine)
+
+
+def test_yes_no_readout_by_hand():
+    rng = np.random.default_rng(4)
+    logits = rng.normal(size=(6, 40)).astype(np.float32)
+    out = yes_no_readout(torch.from_numpy(logits), yes_id=7, no_id=11)
+    logp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    np.testing.assert_allclose(out.vld.numpy(), logp[:, 7] - logp[:, 11], rtol=1e-5, atol=1e-6)
+    assert out.yes.tolist() == (logits[:, 7] > logits[:, 11]).tolist()
+    np.testing.assert_allclose(out.p_yes.numpy(), np.exp(logp[:, 7]) / (np.exp(logp[:, 7]) + np.exp(logp[:, 11])), rtol=1e-5)
+
+
+def test_option_readout_by_hand():
+    rng = np.random.default_rng(5)
+    logits = rng.normal(size=(8, 30)).astype(np.float32) * 3
+    ids = [3, 4, 5, 6, 9]
+    out = option_readout(torch.from_numpy(logits), ids, temperature=2.0)
+    z = logits[:, ids] / 2.0
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    np.testing.assert_allclose(out.probs.numpy(), p, rtol=1e-5)
+    assert out.choice.tolist() == (p.argmax(1) + 1).tolist()
+    assert out.abstain.tolist() == (p.argmax(1) == 4).tolist()
+    np.testing.assert_allclose(out.margin.numpy(), p[:, :4].max(1) - p[:, 4], rtol=1e-5)
+    four = option_readout(torch.from_numpy(logits), ids[:4])
+    assert not four.abstain.any() and torch.isnan(four.margin).all()
+    with pytest.raises(ValueError, match="temperature"):
+        option_readout(torch.from_numpy(logits), ids, temperature=0)
+
+
+def test_fit_temperature_recovers_a_planted_temperature():
+    rng = np.random.default_rng(6)
+    z = rng.normal(size=(20000, 4)) * 3
+    p = np.exp(z / 2.0) / np.exp(z / 2.0).sum(1, keepdims=True)
+    correct = np.array([rng.choice(4, p=row) for row in p]) + 1
+    tau = fit_temperature(torch.from_numpy(z), correct)
+    assert tau == pytest.approx(2.0, rel=0.05)
+    grid = np.exp(np.linspace(np.log(0.5), np.log(5), 2001))
+    nll = [-(np.log(np.exp(z / t) / np.exp(z / t).sum(1, keepdims=True))[np.arange(len(z)), correct - 1]).sum() for t in grid[::20]]
+    assert tau == pytest.approx(grid[::20][int(np.argmin(nll))], rel=0.03)
+    with pytest.raises(ValueError, match="1..4"):
+        fit_temperature(torch.from_numpy(z[:3]), [1, 2, 5])
+
+
+def test_digit_values():
+    assert DIGIT_VALUES[0] == 0.05 and DIGIT_VALUES[9] == 0.95 and len(DIGIT_VALUES) == 10
