@@ -28,7 +28,9 @@ def serve(repos: dict[str, Path], seen: list[str]) -> ThreadingHTTPServer:
                     _revision, _, name = self.path[len(head) :].partition("/")
                     candidate = folder / name.split("?")[0]
                     return (candidate if candidate.is_file() else None), True
-            return None, False
+            # other endpoints of a served repo (e.g. /api/models/{repo}/tree/...) answer "no such entry"
+            known = any(f"/{prefix.removeprefix('datasets/')}/" in self.path for prefix in repos)
+            return None, known
 
         def _respond(self, body: bool) -> None:
             seen.append(f"{self.command} {self.path}")
