@@ -18,14 +18,13 @@ the pre-call level, tokens/s.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHAPES, add_ratios, boot_bridge, build, confidence_batch, device_name, resolve_device, time_methods, write_report  # noqa: E402
+from common import add_ratios, check_and_time, parser, report_head, setup, write_report  # noqa: E402
 from common import to_markdown as _markdown  # noqa: E402
 
 from interp.attention import LATER, edge_mask, layer_window  # noqa: E402
@@ -76,45 +75,25 @@ def methods(lm, batch, spec: BlockAttention, bridge) -> dict:
 
 
 def run(args) -> dict:
-    device, dtype = resolve_device(args.device, args.dtype)
-    torch.set_grad_enabled(False)
-    lm = build(args.shape, args.tokenizer, device, dtype)
-    batch = confidence_batch(lm, args.batch_size, ROLES)
+    device, dtype, lm, batch, bridge, notes = setup(args, ROLES)
     spec = BlockAttention(LATER, "answer", layers=layer_window(lm.n_layers // 2, lm.n_layers, args.window))
-    bridge = None
-    notes = {}
-    if not args.skip_tl:
-        try:
-            bridge = boot_bridge(lm, args.shape, device, dtype)
-        except Exception as error:  # report, do not hide
-            notes["tl_bridge"] = f"not run: {type(error).__name__}: {error}"[:300]
-    tokens = int(batch.attention_mask.sum())
     found = methods(lm, batch, spec, bridge)
     reference = found["interp_sdpa"]()
     clean = found["bare"]()
     notes["effect"] = f"max |blocked − clean| logit at the last token: {float((reference - clean).abs().max()):.4f}"
-    worst = {}
-    for name, fn in list(found.items()):
-        try:
-            worst[name] = float((fn().float() - reference).abs().max()) if name not in ("bare", "bare_eager") else None
-        except Exception as error:
-            notes[name] = f"failed: {type(error).__name__}: {error}"[:300]
-            del found[name]
-    results = time_methods(found, device, args.warmup, args.repeats, notes)
-    for r in results:
-        r["max_abs_diff_vs_interp_sdpa"] = worst[r["method"]]
-    add_ratios(results, tokens)
+
+    def difference(name: str, out) -> float | None:
+        return None if name in ("bare", "bare_eager") else float((out.float() - reference).abs().max())
+
+    results = check_and_time(found, difference, "max_abs_diff_vs_interp_sdpa", device, args.warmup, args.repeats, notes)
+    report = report_head(args.shape, device, dtype, batch, args.repeats)
+    add_ratios(results, report["tokens"])
+    blocked = edge_mask(batch, spec.targets, spec.sources)[0]
     return {
-        "shape": args.shape,
-        "device": device_name(device),
-        "dtype": str(dtype),
-        "batch_size": len(batch),
-        "seq_len": batch.input_ids.shape[1],
-        "tokens": tokens,
+        **report,
         "edge": f"{LATER}→answer",
         "layers": list(spec.layers),
-        "blocked_pairs_per_row": float(edge_mask(batch, spec.targets, spec.sources)[0].flatten(1).sum(-1).float().mean()),
-        "repeats": args.repeats,
+        "blocked_pairs_per_row": float(blocked.flatten(1).sum(-1).float().mean()),
         "results": results,
         "notes": notes,
         "versions": versions(),
@@ -129,18 +108,9 @@ def to_markdown(report: dict) -> str:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shape", default="tiny", choices=["tiny", *SHAPES])
-    parser.add_argument("--tokenizer", default=None, help="tokenizer folder (needed for the real shapes)")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--window", type=int, default=12, help="layers in the blocking window")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--dtype", default=None, choices=["fp32", "bf16"])
-    parser.add_argument("--skip-tl", action="store_true")
-    parser.add_argument("--out", default="bench/results")
-    args = parser.parse_args()
+    cli = parser(__doc__)
+    cli.add_argument("--window", type=int, default=12, help="layers in the blocking window")
+    args = cli.parse_args()
     report = run(args)
     write_report(args.out, f"blocking-{args.shape}-{report['device'].split()[0].lower()}", report, to_markdown(report))
 

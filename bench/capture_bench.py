@@ -17,14 +17,13 @@ random weights, bf16 on a GPU). No download: models are built from config.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHAPES, add_ratios, boot_bridge, build, confidence_batch, device_name, resolve_device, time_methods, write_report  # noqa: E402
+from common import add_ratios, check_and_time, parser, report_head, setup, write_report  # noqa: E402
 from common import to_markdown as _markdown  # noqa: E402
 
 from interp.capture import capture  # noqa: E402
@@ -79,52 +78,25 @@ def methods(lm, batch, pairs, bridge, nn_model):
 
 
 def run(args) -> dict:
-    device, dtype = resolve_device(args.device, args.dtype)
-    torch.set_grad_enabled(False)
-    lm = build(args.shape, args.tokenizer, device, dtype)
-    batch = confidence_batch(lm, args.batch_size, ROLES)
+    device, dtype, lm, batch, bridge, notes = setup(args, ROLES)
     pairs = pairs_for(lm.n_layers)
-    bridge = nn_model = None
-    notes = {}
-    if not args.skip_tl:
-        try:
-            bridge = boot_bridge(lm, args.shape, device, dtype)
-        except Exception as error:  # report, do not hide
-            notes["tl_bridge"] = f"not run: {type(error).__name__}: {error}"[:300]
+    nn_model = None
     try:
         from nnsight import LanguageModel
 
         nn_model = LanguageModel(lm.model, tokenizer=lm.tokenizer)
     except Exception as error:
         notes["nnsight"] = f"not run: {type(error).__name__}: {error}"[:300]
-    tokens = int(batch.attention_mask.sum())
     reference = capture(lm, batch, sorted({l for l, _ in pairs}), list(ROLES))
+
+    def difference(name: str, out) -> float | None:  # the compared methods must read the same values
+        return max(float((out[k].float() - reference[k]).abs().max()) for k in pairs) if out is not None else None
+
     found = methods(lm, batch, pairs, bridge, nn_model)
-    worst = {}
-    for name, fn in list(found.items()):  # the compared methods must read the same values
-        try:
-            out = fn()
-            worst[name] = max(float((out[k].float() - reference[k]).abs().max()) for k in pairs) if out is not None else None
-        except Exception as error:
-            notes[name] = f"failed: {type(error).__name__}: {error}"[:300]
-            del found[name]
-    results = time_methods(found, device, args.warmup, args.repeats, notes)
-    for r in results:
-        r["max_abs_diff_vs_interp"] = worst[r["method"]]
-    add_ratios(results, tokens)
-    return {
-        "shape": args.shape,
-        "device": device_name(device),
-        "dtype": str(dtype),
-        "batch_size": len(batch),
-        "seq_len": batch.input_ids.shape[1],
-        "tokens": tokens,
-        "pairs": [f"L{l}/{r}" for l, r in pairs],
-        "repeats": args.repeats,
-        "results": results,
-        "notes": notes,
-        "versions": versions(),
-    }
+    results = check_and_time(found, difference, "max_abs_diff_vs_interp", device, args.warmup, args.repeats, notes)
+    report = report_head(args.shape, device, dtype, batch, args.repeats)
+    add_ratios(results, report["tokens"])
+    return {**report, "pairs": [f"L{l}/{r}" for l, r in pairs], "results": results, "notes": notes, "versions": versions()}
 
 
 def to_markdown(report: dict) -> str:
@@ -133,17 +105,8 @@ def to_markdown(report: dict) -> str:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shape", default="tiny", choices=["tiny", *SHAPES])
-    parser.add_argument("--tokenizer", default=None, help="tokenizer folder (needed for the real shapes)")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--dtype", default=None, choices=["fp32", "bf16"])
-    parser.add_argument("--skip-tl", action="store_true")
-    parser.add_argument("--out", default="bench/results")
-    args = parser.parse_args()
+    cli = parser(__doc__)
+    args = cli.parse_args()
     report = run(args)
     write_report(args.out, f"capture-{args.shape}-{report['device'].split()[0].lower()}", report, to_markdown(report))
 

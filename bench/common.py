@@ -114,6 +114,23 @@ def boot_bridge(lm, shape: str, device: str, dtype: torch.dtype):
     return TransformerBridge.boot_transformers(name, hf_model=copy.deepcopy(lm.model), tokenizer=lm.tokenizer, device=device, dtype=dtype)
 
 
+def setup(args, roles: tuple[str, ...]) -> tuple:
+    """(device, dtype, lm, batch, bridge or None, notes) for a benchmark run: the model of
+    `args.shape`, a batch of `args.batch_size` prompts with `roles` resolved, and unless
+    `args.skip_tl` a TransformerLens bridge on its own copy (a failure is noted, not raised)."""
+    device, dtype = resolve_device(args.device, args.dtype)
+    torch.set_grad_enabled(False)
+    lm = build(args.shape, args.tokenizer, device, dtype)
+    batch = confidence_batch(lm, args.batch_size, roles)
+    bridge, notes = None, {}
+    if not args.skip_tl:
+        try:
+            bridge = boot_bridge(lm, args.shape, device, dtype)
+        except Exception as error:  # report, do not hide
+            notes["tl_bridge"] = f"not run: {type(error).__name__}: {error}"[:300]
+    return device, dtype, lm, batch, bridge, notes
+
+
 def time_methods(fns: dict[str, Callable[[], object]], device: str, warmup: int, repeats: int, notes: dict) -> list[dict]:
     """Median / min wall time and peak memory of each method over `repeats` rounds.
 
@@ -147,6 +164,36 @@ def time_methods(fns: dict[str, Callable[[], object]], device: str, warmup: int,
     ]
 
 
+def check_and_time(found: dict[str, Callable[[], object]], difference: Callable[[str, object], float | None], column: str, device: str, warmup: int, repeats: int, notes: dict) -> list[dict]:
+    """Run each method once and record `difference(name, output)` (how far it is from the
+    reference) under `column`, then time the methods that ran (`time_methods`)."""
+    found = dict(found)
+    worst = {}
+    for name, fn in list(found.items()):
+        try:
+            worst[name] = difference(name, fn())
+        except Exception as error:  # report, do not hide
+            notes[name] = f"failed: {type(error).__name__}: {error}"[:300]
+            del found[name]
+    results = time_methods(found, device, warmup, repeats, notes)
+    for r in results:
+        r[column] = worst[r["method"]]
+    return results
+
+
+def report_head(shape: str, device: str, dtype: torch.dtype, batch, repeats: int) -> dict:
+    """The fields every benchmark report starts with."""
+    return {
+        "shape": shape,
+        "device": device_name(device),
+        "dtype": str(dtype),
+        "batch_size": len(batch),
+        "seq_len": batch.input_ids.shape[1],
+        "tokens": int(batch.attention_mask.sum()),
+        "repeats": repeats,
+    }
+
+
 def add_ratios(results: list[dict], tokens: int) -> None:
     """ratio_to_bare and tokens_per_s for each result (the "bare" method is the reference)."""
     bare = next(r["median_s"] for r in results if r["method"] == "bare")
@@ -170,6 +217,23 @@ def to_markdown(report: dict, columns: list[str], detail: str) -> str:
     )
     notes = "".join(f"\n- {k}: {v}" for k, v in report["notes"].items())
     return head + markdown_table(table) + ("\n" + notes if notes else "") + "\n"
+
+
+def parser(description: str):
+    """The command-line options every benchmark takes."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shape", default="tiny", choices=["tiny", *SHAPES])
+    parser.add_argument("--tokenizer", default=None, help="tokenizer folder (needed for the real shapes)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--dtype", default=None, choices=["fp32", "bf16"])
+    parser.add_argument("--skip-tl", action="store_true")
+    parser.add_argument("--out", default="bench/results")
+    return parser
 
 
 def write_report(out: str | Path, stem: str, report: dict, markdown: str) -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "load_mmlu",
     "load_mnli",
     "load_triviaqa",
+    "read_records",
     "to_trials",
 ]
 
@@ -86,7 +87,7 @@ def _hub_path(dataset: str, hub_file: tuple[str, str] | None, revision: str | No
         raise OSError(f"cannot fetch {dataset} from the hub ({repo}/{filename}): {type(error).__name__}: {error}") from error
 
 
-def _records(path: Path) -> Iterator[tuple[str, int, dict | Exception]]:
+def read_records(path: Path) -> Iterator[tuple[str, int, dict | Exception]]:
     """(where, number, row or the error that row raised) for JSON Lines (number = line), JSON
     lists or parquet files (number = 1-based row)."""
     suffix = path.suffix.lower()
@@ -132,7 +133,7 @@ def _load(
     if not source.exists():
         raise FileNotFoundError(f"{dataset}: {source} does not exist")
     rows = []
-    for where, number, record in _records(source):
+    for where, number, record in read_records(source):
         if limit is not None and len(rows) >= limit:
             break
         try:

@@ -26,6 +26,8 @@ __all__ = [
     "Template",
     "CategoricalConfidenceTemplate",
     "TemplateError",
+    "ANSWER_BLOCK_ROLES",
+    "answer_block_segments",
     "class_instruction_segments",
     "class_list_segments",
     "clean_field",
@@ -237,6 +239,33 @@ def clean_field(trial: Trial, field_name: str, value: str | None, multiline: boo
     return text
 
 
+ANSWER_BLOCK_ROLES: Mapping[str, RoleSpec] = {
+    "question": Whole("question"),
+    "answer": Whole("answer"),
+    "question_third_token": Nth("question", 2),
+    "answer_colon": Exact("answer_colon"),
+    "answer_first_token": Nth("answer", 0),
+    "last_answer_token": Nth("answer", -1),
+    "panl": Exact("panl"),
+    "panl_plus_1": After("panl", 1),
+}
+"""Roles of segments 1–4 (question, answer, PANL) shared by the readout prompts."""
+
+
+def answer_block_segments(template: Template, trial: Trial, header: str) -> list[Segment]:
+    """Segments 1–4 of the readout prompts: header, question, answer label + colon + answer
+    (as `template.answer_text` inserts it), and the post-answer newline (PANL)."""
+    return [
+        (None, f"{header}\nQuestion: "),
+        ("question", clean_field(trial, "question", trial.question, multiline=True)),
+        (None, "\nAnswer"),
+        ("answer_colon", ":"),
+        (None, " "),
+        ("answer", template.answer_text(trial)[0]),
+        ("panl", "\n"),
+    ]
+
+
 def class_list_segments(classes: Sequence[ConfidenceClass]) -> list[Segment]:
     """One line per class, "- <label> (<low>-<high>%)", the labels as spans class_label_k."""
     segments: list[Segment] = []
@@ -288,14 +317,7 @@ class CategoricalConfidenceTemplate(Template):
     classes = CONFIDENCE_CLASSES
     last_role = "confidence_colon"
     roles: Mapping[str, RoleSpec] = {
-        "question": Whole("question"),
-        "answer": Whole("answer"),
-        "question_third_token": Nth("question", 2),
-        "answer_colon": Exact("answer_colon"),
-        "answer_first_token": Nth("answer", 0),
-        "last_answer_token": Nth("answer", -1),
-        "panl": Exact("panl"),
-        "panl_plus_1": After("panl", 1),
+        **ANSWER_BLOCK_ROLES,
         **{f"class_token_{k + 1}": Nth(f"class_label_{k + 1}", 0) for k in range(len(CONFIDENCE_CLASSES))},
         "format_confidence_colon": Exact("format_confidence_colon"),
         "confidence_colon": Exact("confidence_colon"),
@@ -303,16 +325,8 @@ class CategoricalConfidenceTemplate(Template):
     }
 
     def user_segments(self, trial: Trial) -> list[Segment]:
-        question = clean_field(trial, "question", trial.question, multiline=True)
-        answer = self.answer_text(trial)[0]
         return [
-            (None, "Below is a trivia question, followed by an answer that you gave to it earlier.\nQuestion: "),
-            ("question", question),
-            (None, "\nAnswer"),
-            ("answer_colon", ":"),
-            (None, " "),
-            ("answer", answer),
-            ("panl", "\n"),
+            *answer_block_segments(self, trial, "Below is a trivia question, followed by an answer that you gave to it earlier."),
             *class_instruction_segments(self.classes),
         ]
 

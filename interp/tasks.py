@@ -3,7 +3,6 @@ the DataFrame loaders, hub loading and statuses)."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -32,27 +31,20 @@ def load_trials(path: str | os.PathLike, dataset: str = "jsonl") -> list[Trial]:
     if dataset != "jsonl":
         loader = getattr(datasets, f"load_{dataset}")
         return datasets.to_trials(datasets.dedupe(loader(path)), answer_from_gold=True)
-    source = Path(path)
     trials = []
-    with source.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{source}:{number}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{where}: not valid JSON ({error.msg})") from None
-            if not isinstance(row, dict) or "question" not in row:
-                raise ValueError(f"{where}: row has no 'question'")
-            trials.append(
-                Trial(
-                    id=str(row.get("id", f"jsonl-{number:06d}")),
-                    question=str(row["question"]),
-                    answer=row.get("answer"),
-                    gold=row.get("gold"),
-                    aliases=tuple(row.get("aliases") or ()),
-                    metadata={"source": where},
-                )
+    for where, number, row in datasets.read_records(Path(path)):
+        if isinstance(row, Exception):
+            raise row
+        if not isinstance(row, dict) or "question" not in row:
+            raise ValueError(f"{where}: row has no 'question'")
+        trials.append(
+            Trial(
+                id=str(row.get("id", f"jsonl-{number:06d}")),
+                question=str(row["question"]),
+                answer=row.get("answer"),
+                gold=row.get("gold"),
+                aliases=tuple(row.get("aliases") or ()),
+                metadata={"source": where},
             )
+        )
     return trials

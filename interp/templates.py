@@ -16,11 +16,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from interp.prompts import (
+    ANSWER_BLOCK_ROLES,
     CONFIDENCE_CLASSES,
     CategoricalConfidenceTemplate,
     Segment,
     Template,
     TemplateError,
+    answer_block_segments,
     class_list_segments,
     clean_field,
 )
@@ -40,32 +42,6 @@ __all__ = [
 ]
 
 DIGITS = tuple(str(d) for d in range(10))
-
-_ANSWER_BLOCK_ROLES: dict[str, RoleSpec] = {
-    "question": Whole("question"),
-    "answer": Whole("answer"),
-    "question_third_token": Nth("question", 2),
-    "answer_colon": Exact("answer_colon"),
-    "answer_first_token": Nth("answer", 0),
-    "last_answer_token": Nth("answer", -1),
-    "panl": Exact("panl"),
-    "panl_plus_1": After("panl", 1),
-}
-
-
-def _answer_block(template: Template, trial: Trial, header: str) -> list[Segment]:
-    """Segments 1–4 shared by the readout prompts: header, question, answer label + colon +
-    answer, and the post-answer newline (PANL)."""
-    return [
-        (None, f"{header}\nQuestion: "),
-        ("question", clean_field(trial, "question", trial.question, multiline=True)),
-        (None, "\nAnswer"),
-        ("answer_colon", ":"),
-        (None, " "),
-        ("answer", template.answer_text(trial)[0]),
-        ("panl", "\n"),
-    ]
-
 
 class ConfidencePhase0Template(Template):
     """Phase 0 (verbal_confidence.md §3.1): the confidence instruction first, then the question,
@@ -111,14 +87,14 @@ class NumericConfidenceTemplate(Template):
     readout_prefix = "Confidence:"
     last_role = "confidence_colon"
     roles: Mapping[str, RoleSpec] = {
-        **_ANSWER_BLOCK_ROLES,
+        **ANSWER_BLOCK_ROLES,
         "confidence_colon": Exact("confidence_colon"),
         "prompt_last": PromptLast(),
     }
 
     def user_segments(self, trial: Trial) -> list[Segment]:
         return [
-            *_answer_block(self, trial, "Below is a question, followed by an answer that you gave to it earlier."),
+            *answer_block_segments(self, trial, "Below is a question, followed by an answer that you gave to it earlier."),
             (
                 None,
                 "How likely is it that this answer is correct? Give a whole number from 0 (certainly wrong) to "
@@ -141,14 +117,14 @@ class MinimalConfidenceTemplate(NumericConfidenceTemplate):
 
     name = "confidence_minimal"
     roles: Mapping[str, RoleSpec] = {
-        **_ANSWER_BLOCK_ROLES,
+        **ANSWER_BLOCK_ROLES,
         "confidence_colon": Exact("confidence_colon"),
         "prompt_last": PromptLast(),
     }
 
     def user_segments(self, trial: Trial) -> list[Segment]:
         return [
-            *_answer_block(self, trial, "Below is a question and the answer you gave to it."),
+            *answer_block_segments(self, trial, "Below is a question and the answer you gave to it."),
             (None, "Rate how likely it is to be correct with one digit from 0 (surely wrong) to 9 (surely right)."),
         ]
 
