@@ -46,14 +46,16 @@ __all__ = [
 
 COLUMNS = ("id", "dataset", "question", "gold", "aliases", "options", "correct_option", "label", "source", "status")
 
-HUB_FILES: dict[str, tuple[str, str]] = {
-    "triviaqa": ("mandarjoshi/trivia_qa", "rc.nocontext/validation-00000-of-00001.parquet"),
-    "mmlu": ("cais/mmlu", "all/test-00000-of-00001.parquet"),
-    "mnli": ("nyu-mll/glue", "mnli/validation_matched-00000-of-00001.parquet"),
-    "gsm8k": ("openai/gsm8k", "main/test-00000-of-00001.parquet"),
-    "bigmath": ("SynthLabsAI/Big-Math-RL-Verified", "data/train-00000-of-00001.parquet"),
+HUB_FILES: dict[str, tuple[str, str, str | None]] = {
+    "triviaqa": ("mandarjoshi/trivia_qa", "rc.nocontext/validation-00000-of-00001.parquet", None),
+    "mmlu": ("cais/mmlu", "all/test-00000-of-00001.parquet", None),
+    "mnli": ("nyu-mll/glue", "mnli/validation_matched-00000-of-00001.parquet", None),
+    "gsm8k": ("openai/gsm8k", "main/test-00000-of-00001.parquet", None),
+    "bigmath": ("SynthLabsAI/Big-Math-RL-Verified", "default/train/0000.parquet", "refs/convert/parquet"),
 }
-"""Default (repo, parquet file) per dataset on the hub; override with `hub_file=`."""
+"""Default (repo, parquet file, revision) per dataset on the hub; override with `hub_file=`
+(repo, file) and `revision=`. The BigMath path is the hub's parquet-conversion branch, not
+checked from this offline machine."""
 
 
 class DatasetError(ValueError):
@@ -80,9 +82,9 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
 def _hub_path(dataset: str, hub_file: tuple[str, str] | None, revision: str | None) -> Path:
     from huggingface_hub import hf_hub_download
 
-    repo, filename = hub_file or HUB_FILES[dataset]
+    repo, filename, default_revision = HUB_FILES[dataset] if hub_file is None else (*hub_file, None)
     try:
-        return Path(hf_hub_download(repo, filename, repo_type="dataset", revision=revision))
+        return Path(hf_hub_download(repo, filename, repo_type="dataset", revision=revision or default_revision))
     except Exception as error:
         raise OSError(f"cannot fetch {dataset} from the hub ({repo}/{filename}): {type(error).__name__}: {error}") from error
 

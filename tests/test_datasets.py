@@ -143,7 +143,7 @@ def _hub_files(tmp_path):
     }
     repos = {}
     for name, frame in frames.items():
-        repo, filename = datasets.HUB_FILES[name]
+        repo, filename, _revision = datasets.HUB_FILES[name]
         folder = tmp_path / "hub" / repo
         (folder / filename).parent.mkdir(parents=True, exist_ok=True)
         frame.to_parquet(folder / filename)
