@@ -159,6 +159,9 @@ def _text(record: dict, key: str, where: str) -> str:
 
 
 def _triviaqa(record: dict, where: str, number: int) -> dict:
+    if "Question" in record:  # the official TriviaQA JSON: {"Data": [{"Question", "Answer": {"Value", "Aliases"}, "QuestionId"}]}
+        answer = record.get("Answer") or {}
+        record = {"question": record["Question"], "question_id": record.get("QuestionId"), "answer": {"value": answer.get("Value"), "aliases": answer.get("Aliases")}}
     if "context" in record:  # Eval-Gauntlet form
         question = _text(record, "context", where).removeprefix("Question: ").removesuffix("\nAnswer:").strip()
         gold = _text(record, "answer", where)
@@ -189,8 +192,9 @@ def load_triviaqa(
     limit: int | None = None,
 ) -> pd.DataFrame:
     """TriviaQA trials: a local JSON Lines / JSON / parquet file (the Eval-Gauntlet rows of
-    shared/data, or HF rows with answer{value, aliases}), or with no path the hub's
-    `rc.nocontext` validation split. Ids: the question_id, else "triviaqa-<line>"."""
+    shared/data, HF rows with answer{value, aliases}, or the official JSON with "Data"), or with
+    no path the hub's `rc.nocontext` validation split. Ids: the question id, else
+    "triviaqa-<line>"."""
     return _load("triviaqa", path, _triviaqa, on_error, hub_file, revision, limit)
 
 

@@ -62,6 +62,25 @@ def test_dedupe_marks_repeats_and_drops_nothing(tmp_path):
         assert sorted(map(normalize_answer, original["options"])) == sorted(map(normalize_answer, row["options"]))
 
 
+def test_triviaqa_official_json_and_hf_parquet(tmp_path):
+    official = tmp_path / "unfiltered-web-dev.json"
+    official.write_text(json.dumps({"Data": [
+        {"Question": "Which planet is largest?", "QuestionId": "tc_1", "Answer": {"Value": "Jupiter", "Aliases": ["Jupiter", "Planet Jupiter"]}},
+        {"Question": "Capital of Peru?", "QuestionId": "tc_2", "Answer": {"Value": "Lima", "Aliases": ["Lima"]}},
+    ]}))
+    frame = load_triviaqa(official)
+    assert frame["id"].tolist() == ["tc_1", "tc_2"] and frame["gold"].tolist() == ["Jupiter", "Lima"]
+    assert frame["aliases"].iloc[0] == ("Jupiter", "Planet Jupiter") and frame["source"].iloc[1].endswith("#2")
+    parquet = tmp_path / "validation.parquet"
+    pd.DataFrame({"question": ["Capital of Peru?"], "question_id": ["q9"], "answer": [{"value": "Lima", "aliases": ["Lima", "Lima, Peru"]}]}).to_parquet(parquet)
+    row = load_triviaqa(parquet).iloc[0]
+    assert (row["id"], row["gold"], row["aliases"]) == ("q9", "Lima", ("Lima", "Lima, Peru"))
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"Data": [\n  {"Question": "Q"},\n  oops\n]}')
+    with pytest.raises(DatasetError, match=r"broken\.json:3: not valid JSON"):
+        load_triviaqa(broken)
+
+
 def test_malformed_rows_name_file_and_line(tmp_path):
     tq = tmp_path / "tq.jsonl"
     tq.write_text('{"context": "Question: Q?\\nAnswer:", "answer": "A", "aliases": ["A"]}\n\n{oops\n{"answer": "B"}\n')
