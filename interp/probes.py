@@ -1,0 +1,232 @@
+"""Linear probes over activations: logistic (L2) and ridge, z-scored inside each training fold,
+k-fold or grouped cross-validation with pooled out-of-fold scores, a layer × role sweep over an
+`ActivationStore`, and a fitted probe that saves as safetensors + JSON and gives its direction
+in residual space (usable as a steering vector).
+
+Built on scikit-learn: `Pipeline(StandardScaler, LogisticRegression | Ridge | RidgeCV)` with
+`cross_val_predict`, so the scaler never sees the held-out fold.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors.torch import load_file, save_file
+from sklearn.linear_model import LogisticRegression, Ridge, RidgeCV
+from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
+from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold, cross_val_predict
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from tqdm.auto import tqdm
+
+__all__ = ["KINDS", "CVResult", "LinearProbe", "cross_validate", "probe_sweep"]
+
+KINDS = ("logistic", "ridge")
+RIDGE_ALPHAS = tuple(10.0**k for k in range(6))
+"""Ridge α grid for inner CV, 10⁰–10⁵ (verbal_confidence.md §8)."""
+
+
+def _estimator(kind: str, C: float, alpha: float | None) -> Pipeline:
+    if kind == "logistic":
+        model = LogisticRegression(C=C, max_iter=5000)
+    elif kind == "ridge":
+        model = Ridge(alpha=alpha) if alpha is not None else RidgeCV(alphas=RIDGE_ALPHAS)
+    else:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    return Pipeline([("scale", StandardScaler()), ("model", model)])
+
+
+def _check(X, y, groups=None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y)
+    if X.ndim != 2 or y.shape != (X.shape[0],):
+        raise ValueError(f"X must be [n, d] and y [n]; got {list(X.shape)} and {list(y.shape)}")
+    if not np.isfinite(X).all():
+        bad = int(np.flatnonzero(~np.isfinite(X).all(1))[0])
+        raise ValueError(f"X row {bad} is not finite (an unresolved role?); drop such rows first")
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.shape != y.shape:
+            raise ValueError(f"groups must be [n] = [{len(y)}], got {list(groups.shape)}")
+    return X, y, groups
+
+
+@dataclass
+class CVResult:
+    """Cross-validated probe scores.
+
+    Attributes:
+        oof: [n] pooled out-of-fold predictions (P(y=1) for logistic, ŷ for ridge).
+        score: AUROC (logistic) or R² = 1 − SS_res/SS_tot (ridge) of the pooled oof predictions.
+        metric: "auroc" or "r2".
+        accuracy: oof accuracy at 0.5 (logistic; NaN for ridge).
+        folds: [n] fold index of each row.
+    """
+
+    oof: np.ndarray
+    score: float
+    metric: str
+    accuracy: float
+    folds: np.ndarray
+
+
+def cross_validate(
+    X,
+    y,
+    kind: str = "logistic",
+    cv: int = 5,
+    groups=None,
+    C: float = 1e-3,
+    alpha: float | None = None,
+    seed: int = 0,
+) -> CVResult:
+    """k-fold (stratified for logistic) or grouped CV of a probe, scaler fitted per training fold.
+
+    Args:
+        X: [n, d] activations; y: [n] binary labels (logistic) or values (ridge).
+        kind: "logistic" (L2, C) or "ridge" (α fixed, or inner RidgeCV over 10⁰–10⁵ if None).
+        cv: number of folds; groups: [n] group labels → GroupKFold (no group in two folds).
+        seed: fold shuffling.
+    """
+    X, y, groups = _check(X, y, groups)
+    if groups is not None:
+        splitter = GroupKFold(n_splits=cv)
+    elif kind == "logistic":
+        splitter = StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed)
+    else:
+        splitter = KFold(n_splits=cv, shuffle=True, random_state=seed)
+    folds = np.full(len(y), -1)
+    for index, (_, test) in enumerate(splitter.split(X, y, groups)):
+        folds[test] = index
+    estimator = _estimator(kind, C, alpha)
+    if kind == "logistic":
+        if len(np.unique(y)) != 2:
+            raise ValueError(f"logistic probes need two classes in y, got {np.unique(y).tolist()}")
+        oof = cross_val_predict(estimator, X, y, cv=splitter, groups=groups, method="predict_proba")[:, 1]
+        positive = np.unique(y)[1]
+        return CVResult(oof, float(roc_auc_score(y == positive, oof)), "auroc", float(accuracy_score(y == positive, oof > 0.5)), folds)
+    oof = cross_val_predict(estimator, X, y.astype(np.float64), cv=splitter, groups=groups)
+    return CVResult(oof, float(r2_score(y, oof)), "r2", float("nan"), folds)
+
+
+@dataclass
+class LinearProbe:
+    """A probe fitted on all rows: z = (x − mean)/scale, then w·z + b.
+
+    Attributes:
+        kind: "logistic" or "ridge".
+        weight: [d] coefficients on z-scored features; bias: intercept.
+        mean, scale: [d] the scaler's statistics.
+        metadata: anything to keep with it (layer, role, target, CV score, ...).
+    """
+
+    kind: str
+    weight: torch.Tensor
+    bias: float
+    mean: torch.Tensor
+    scale: torch.Tensor
+    metadata: dict
+
+    @classmethod
+    def fit(cls, X, y, kind: str = "logistic", C: float = 1e-3, alpha: float | None = None, metadata: Mapping | None = None) -> LinearProbe:
+        """Fit on every row (use `cross_validate` for scores)."""
+        X, y, _ = _check(X, y)
+        pipeline = _estimator(kind, C, alpha).fit(X, y if kind == "logistic" else y.astype(np.float64))
+        scaler, model = pipeline.named_steps["scale"], pipeline.named_steps["model"]
+        extra = {"C": C} if kind == "logistic" else {"alpha": float(getattr(model, "alpha_", alpha))}
+        return cls(
+            kind=kind,
+            weight=torch.tensor(np.ravel(model.coef_), dtype=torch.float64),
+            bias=float(np.ravel(model.intercept_)[0]),
+            mean=torch.tensor(scaler.mean_, dtype=torch.float64),
+            scale=torch.tensor(scaler.scale_, dtype=torch.float64),
+            metadata={**extra, **(metadata or {})},
+        )
+
+    def decision_function(self, X) -> np.ndarray:
+        """[n] w·z + b."""
+        X = torch.as_tensor(np.asarray(X, dtype=np.float64))
+        return (((X - self.mean) / self.scale) @ self.weight + self.bias).numpy()
+
+    def predict(self, X) -> np.ndarray:
+        """[n] P(y=1) for logistic probes, ŷ for ridge."""
+        score = self.decision_function(X)
+        return 1.0 / (1.0 + np.exp(-score)) if self.kind == "logistic" else score
+
+    def direction(self) -> torch.Tensor:
+        """[d] unit vector in residual space along which the probe's output grows (w / scale),
+        fp32; scale it with `interp.steering.scale_to_norm` to steer."""
+        raw = self.weight / self.scale
+        return (raw / raw.norm()).float()
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Write probe.safetensors (weight, mean, scale) and probe.json (kind, bias, metadata)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file({"weight": self.weight, "mean": self.mean, "scale": self.scale}, str(folder / "probe.safetensors"))
+        (folder / "probe.json").write_text(json.dumps({"kind": self.kind, "bias": self.bias, "metadata": self.metadata}, indent=2, default=str))
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike) -> LinearProbe:
+        """Read a probe written by `save` (no pickle)."""
+        folder = Path(folder)
+        if not (folder / "probe.json").exists():
+            raise FileNotFoundError(f"{folder} holds no probe.json")
+        meta = json.loads((folder / "probe.json").read_text())
+        tensors = load_file(str(folder / "probe.safetensors"))
+        return cls(meta["kind"], tensors["weight"], float(meta["bias"]), tensors["mean"], tensors["scale"], meta.get("metadata", {}))
+
+
+def probe_sweep(
+    store,
+    target: pd.Series,
+    kind: str = "logistic",
+    layers: Sequence[int] | None = None,
+    roles: Sequence[str] | None = None,
+    cv: int = 5,
+    groups: pd.Series | None = None,
+    C: float = 1e-3,
+    alpha: float | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Cross-validated probe scores for every (layer, role) of an `ActivationStore`.
+
+    Args:
+        store: the activation store.
+        target: values indexed by trial id (rows without a finite activation or a target are left
+            out and counted in `n_dropped`).
+        groups: optional group labels indexed by trial id (grouped CV).
+
+    Returns:
+        One row per (layer, role): layer, role, kind, metric, score, accuracy, n, n_dropped.
+    """
+    layers = list(store.layers if layers is None else layers)
+    roles = list(store.roles if roles is None else roles)
+    rows = []
+    for layer, role in tqdm([(layer, role) for layer in layers for role in roles], desc="probes", disable=not progress):
+        values, ids = store.read(layer, role, only_finite=True)
+        keep = [i for i, trial in enumerate(ids) if trial in target.index and pd.notna(target[trial])]
+        kept_ids = [ids[i] for i in keep]
+        result = cross_validate(
+            values[keep].double().numpy(),
+            target.loc[kept_ids].to_numpy(),
+            kind=kind,
+            cv=cv,
+            groups=None if groups is None else groups.loc[kept_ids].to_numpy(),
+            C=C,
+            alpha=alpha,
+            seed=seed,
+        )
+        rows.append(
+            {"layer": layer, "role": role, "kind": kind, "metric": result.metric, "score": result.score, "accuracy": result.accuracy, "n": len(keep), "n_dropped": len(store.statuses()) - len(keep)}
+        )
+    return pd.DataFrame(rows)
