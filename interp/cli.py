@@ -71,6 +71,50 @@ def _capture(args: argparse.Namespace) -> int:
     return 0
 
 
+def _probe_train(args: argparse.Namespace) -> int:
+    from interp.probes import read_labels, train_probes
+    from interp.results import markdown_table
+    from interp.store import ActivationStore
+
+    store = ActivationStore(args.store)
+    table = train_probes(
+        store,
+        read_labels(args.labels, store),
+        args.target,
+        args.out,
+        kind=args.kind,
+        layers=parse_layers(args.layers) if args.layers else None,
+        roles=[r.strip() for r in args.roles.split(",")] if args.roles else None,
+        cv=args.cv,
+        groups=args.groups,
+        C=args.C,
+        alpha=args.alpha,
+        seed=args.seed,
+    )
+    print(markdown_table(table))
+    print(f"scores, figure and probes: {args.out}")
+    return 0
+
+
+def _probe_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from interp.probes import evaluate_probes, read_labels
+    from interp.results import markdown_table
+    from interp.store import ActivationStore
+
+    store = ActivationStore(args.store)
+    labels = read_labels(args.labels, store) if args.target else None
+    predictions, scores = evaluate_probes(args.probe, store, labels, args.target)
+    out = Path(args.out or Path(args.probe) / "eval")
+    out.mkdir(parents=True, exist_ok=True)
+    predictions.to_parquet(out / "predictions.parquet")
+    scores.to_csv(out / "scores.csv", index=False)
+    print(markdown_table(scores))
+    print(f"predictions and scores: {out}")
+    return 0
+
+
 def _tiny(args: argparse.Namespace) -> int:
     from interp.models import tiny
 
@@ -107,6 +151,30 @@ def build_parser() -> argparse.ArgumentParser:
     cap.add_argument("--limit", type=int, default=None, help="only the first N trials")
     cap.add_argument("--raw", action="store_true", help="render prompts without the chat template")
     cap.set_defaults(handler=_capture)
+
+    probe = sub.add_parser("probe", help="train or evaluate linear probes over an activation store")
+    probe_sub = probe.add_subparsers(dest="probe_command", required=True)
+    train = probe_sub.add_parser("train", help="cross-validate and fit a probe per (layer, role)")
+    train.add_argument("--store", required=True, help="activation store folder (from interp capture)")
+    train.add_argument("--target", required=True, help="label column (in --labels, or in the store index)")
+    train.add_argument("--labels", default=None, help="CSV or parquet with a trial_id column (default: the store index)")
+    train.add_argument("--kind", default="logistic", choices=("logistic", "ridge"))
+    train.add_argument("--layers", default=None, help="e.g. 0-27 (default: every stored layer)")
+    train.add_argument("--roles", default=None, help="comma-separated (default: every stored role)")
+    train.add_argument("--cv", type=int, default=5)
+    train.add_argument("--groups", default=None, help="column of group labels for grouped CV")
+    train.add_argument("--C", type=float, default=1e-3, help="inverse L2 strength of logistic probes")
+    train.add_argument("--alpha", type=float, default=None, help="ridge alpha (default: inner CV over 1e0-1e5)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", required=True)
+    train.set_defaults(handler=_probe_train)
+    evaluate = probe_sub.add_parser("eval", help="apply saved probes to a store")
+    evaluate.add_argument("--probe", required=True, help="a probe folder, or the --out of probe train")
+    evaluate.add_argument("--store", required=True)
+    evaluate.add_argument("--target", default=None, help="score against this column")
+    evaluate.add_argument("--labels", default=None)
+    evaluate.add_argument("--out", default=None, help="default: <probe>/eval")
+    evaluate.set_defaults(handler=_probe_eval)
 
     tiny = sub.add_parser("tiny", help="build (or find) a tiny random-weight model and print its folder")
     tiny.add_argument("arch", choices=("qwen2", "gemma3", "gemma3-mm"))

@@ -26,7 +26,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
-__all__ = ["KINDS", "CVResult", "LinearProbe", "cross_validate", "probe_sweep"]
+__all__ = ["KINDS", "CVResult", "LinearProbe", "cross_validate", "evaluate_probes", "plot_scores", "probe_sweep", "read_labels", "train_probes"]
 
 KINDS = ("logistic", "ridge")
 RIDGE_ALPHAS = tuple(10.0**k for k in range(6))
@@ -230,3 +230,107 @@ def probe_sweep(
             {"layer": layer, "role": role, "kind": kind, "metric": result.metric, "score": result.score, "accuracy": result.accuracy, "n": len(keep), "n_dropped": len(store.statuses()) - len(keep)}
         )
     return pd.DataFrame(rows)
+
+
+def read_labels(path: str | os.PathLike | None, store=None) -> pd.DataFrame:
+    """Per-trial columns indexed by trial_id: a CSV or parquet file with a trial_id column, or
+    (no path) the store's own index."""
+    if path is None:
+        if store is None:
+            raise ValueError("give a labels file or a store")
+        return store.index().set_index("trial_id")
+    path = Path(path)
+    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    if "trial_id" not in frame.columns:
+        raise KeyError(f"{path} has no trial_id column (columns: {list(frame.columns)})")
+    if frame["trial_id"].duplicated().any():
+        raise ValueError(f"{path}: trial_id {frame['trial_id'][frame['trial_id'].duplicated()].iloc[0]!r} occurs twice")
+    return frame.set_index("trial_id")
+
+
+def plot_scores(table: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Score by layer, one line per role (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for role, rows in table.sort_values("layer").groupby("role", sort=True):
+        axis.plot(rows["layer"], rows["score"], marker="o", label=role)
+    metric = table["metric"].iloc[0] if len(table) else "score"
+    axis.set_xlabel("layer")
+    axis.set_ylabel(f"cross-validated {metric}")
+    if metric == "auroc":
+        axis.axhline(0.5, color="grey", linewidth=0.8, linestyle="--")
+    axis.legend(title="role")
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    path = Path(path)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def train_probes(
+    store,
+    labels: pd.DataFrame,
+    target: str,
+    out: str | os.PathLike,
+    kind: str = "logistic",
+    layers: Sequence[int] | None = None,
+    roles: Sequence[str] | None = None,
+    cv: int = 5,
+    groups: str | None = None,
+    C: float = 1e-3,
+    alpha: float | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Cross-validate and fit a probe per (layer, role); write scores.parquet / scores.csv, a
+    scores.png figure and probes/L<layer>-<role>/ (safetensors + JSON) under `out`."""
+    if target not in labels.columns:
+        raise KeyError(f"target column {target!r} is not in the labels (columns: {list(labels.columns)})")
+    if groups is not None and groups not in labels.columns:
+        raise KeyError(f"groups column {groups!r} is not in the labels (columns: {list(labels.columns)})")
+    out = Path(out)
+    (out / "probes").mkdir(parents=True, exist_ok=True)
+    values = labels[target]
+    table = probe_sweep(store, values, kind, layers, roles, cv, None if groups is None else labels[groups], C, alpha, seed, progress)
+    for row in table.itertuples(index=False):
+        acts, ids = store.read(row.layer, row.role, only_finite=True)
+        keep = [i for i, trial in enumerate(ids) if trial in values.index and pd.notna(values[trial])]
+        meta = {"layer": int(row.layer), "role": row.role, "target": target, "cv_metric": row.metric, "cv_score": float(row.score), "n": int(row.n), "store": str(store.path)}
+        LinearProbe.fit(acts[keep].double().numpy(), values.loc[[ids[i] for i in keep]].to_numpy(), kind, C, alpha, meta).save(out / "probes" / f"L{row.layer}-{row.role}")
+    table.to_parquet(out / "scores.parquet")
+    table.to_csv(out / "scores.csv", index=False)
+    plot_scores(table, out / "scores.png")
+    return table
+
+
+def evaluate_probes(probe_dir: str | os.PathLike, store, labels: pd.DataFrame | None = None, target: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Apply saved probes (one probe folder, or a `train_probes` output) to a store.
+
+    Returns (predictions: trial_id, layer, role, prediction; scores per probe: layer, role,
+    metric, score, n — scores only when `labels` and `target` are given, else NaN)."""
+    probe_dir = Path(probe_dir)
+    folders = [probe_dir] if (probe_dir / "probe.json").exists() else sorted(p for p in (probe_dir / "probes").glob("*") if (p / "probe.json").exists())
+    if not folders:
+        raise FileNotFoundError(f"no probes in {probe_dir}")
+    predictions, scores = [], []
+    for folder in folders:
+        probe = LinearProbe.load(folder)
+        layer, role = int(probe.metadata["layer"]), probe.metadata["role"]
+        acts, ids = store.read(layer, role, only_finite=True)
+        predicted = probe.predict(acts.double().numpy())
+        predictions.append(pd.DataFrame({"trial_id": ids, "layer": layer, "role": role, "prediction": predicted}))
+        score, metric, n = float("nan"), "auroc" if probe.kind == "logistic" else "r2", 0
+        if labels is not None and target is not None:
+            truth = labels[target].reindex(ids)
+            known = truth.notna().to_numpy()
+            n = int(known.sum())
+            if n:
+                y = truth[known].to_numpy()
+                score = float(roc_auc_score(y, predicted[known])) if probe.kind == "logistic" else float(r2_score(y.astype(float), predicted[known]))
+        scores.append({"layer": layer, "role": role, "kind": probe.kind, "metric": metric, "score": score, "n": n})
+    return pd.concat(predictions, ignore_index=True), pd.DataFrame(scores)

@@ -141,3 +141,35 @@ def test_store_sweep_and_direction_steers(tmp_path):
     expected = float(2.0 * (probe.weight / probe.scale) @ vector.double())
     np.testing.assert_allclose(shift, expected, rtol=1e-4)
     assert expected > 0
+
+
+def test_probe_cli_end_to_end(tmp_path, capsys):
+    from interp.cli import main
+    from interp.store import ActivationStore
+
+    words = ["Paris", "Rome", "Oslo", "Lima", "Cairo", "Tokyo", "Madrid", "Berlin"]
+    data = tmp_path / "trials.jsonl"
+    data.write_text("\n".join(f'{{"id": "t{i:03d}", "question": "Name a capital, number {i}?", "answer": "{words[i % 8]}"}}' for i in range(40)))
+    labels = pd.DataFrame({"trial_id": [f"t{i:03d}" for i in range(40)], "first_half": [int(i % 8 < 4) for i in range(40)], "item": [i // 4 for i in range(40)]})
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    store_dir, out = tmp_path / "store", tmp_path / "probes"
+    assert main(["capture", "--model", "tiny-qwen2", "--data", str(data), "--dataset", "jsonl", "--layers", "1,3", "--roles", "panl,confidence_colon", "--out", str(store_dir), "--batch-size", "8"]) == 0
+    assert main(["probe", "train", "--store", str(store_dir), "--labels", str(tmp_path / "labels.csv"), "--target", "first_half", "--cv", "4", "--groups", "item", "--C", "1", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| layer |" in printed and "auroc" in printed
+    scores = pd.read_parquet(out / "scores.parquet")
+    assert len(scores) == 4 and (scores["n"] == 40).all()
+    assert pd.read_csv(out / "scores.csv")["score"].tolist() == pytest.approx(scores["score"].tolist())
+    assert (out / "scores.png").stat().st_size > 1000
+    assert sorted(p.name for p in (out / "probes").iterdir()) == ["L1-confidence_colon", "L1-panl", "L3-confidence_colon", "L3-panl"]
+    assert main(["probe", "eval", "--probe", str(out), "--store", str(store_dir), "--labels", str(tmp_path / "labels.csv"), "--target", "first_half"]) == 0
+    predictions = pd.read_parquet(out / "eval" / "predictions.parquet")
+    store = ActivationStore(store_dir)
+    values, ids = store.read(3, "panl")
+    probe = LinearProbe.load(out / "probes" / "L3-panl")
+    mine = predictions[(predictions.layer == 3) & (predictions.role == "panl")]
+    assert mine["trial_id"].tolist() == ids
+    assert np.array_equal(mine["prediction"].to_numpy(), probe.predict(values.double().numpy()))
+    assert pd.read_csv(out / "eval" / "scores.csv")["n"].tolist() == [40] * 4
+    assert main(["probe", "train", "--store", str(store_dir), "--target", "nope", "--out", str(tmp_path / "x")]) == 2
+    assert "target column 'nope' is not in the labels" in capsys.readouterr().err
