@@ -42,6 +42,7 @@ from interp.datasets import (
 from interp.generation import Generation, generate, logprob_features, parse_confidence_class, parse_percent, parse_threshold_reply
 from interp.grading import Grade, grade_mcq, grade_mnli, grade_numeric, grade_triviaqa, grade_with_judge, hedges, normalize_answer
 from interp.models import LM, load_model, tiny
+from interp.probes import CVResult, LinearProbe, cross_validate, evaluate_probes, probe_sweep, train_probes
 from interp.prompts import CONFIDENCE_CLASSES, CategoricalConfidenceTemplate, ConfidenceClass, Rendered, Template, TemplateError
 from interp.readout import (
     DIGIT_VALUES,
@@ -58,6 +59,21 @@ from interp.readout import (
     yes_no_readout,
 )
 from interp.roles import After, Batch, Exact, Nth, PromptLast, Whole, first_token_ids, tokenize
+from interp.stats import (
+    auroc,
+    bootstrap_ci,
+    brier,
+    ece,
+    implicit_threshold,
+    mcnemar,
+    nested_logit,
+    paired_bootstrap_test,
+    parallel_mediation,
+    phase4_policy,
+    reliability,
+    sdt,
+    variance_partition,
+)
 from interp.steering import mean_difference, scale_to_norm, steering_vector
 from interp.store import ActivationStore
 from interp.sweep import summarise, sweep
@@ -161,5 +177,24 @@ __all__ = [
     "OptionReadout",
     "option_readout",
     "fit_temperature",
+    "LinearProbe",
+    "CVResult",
+    "cross_validate",
+    "probe_sweep",
+    "train_probes",
+    "evaluate_probes",
+    "ece",
+    "brier",
+    "auroc",
+    "reliability",
+    "variance_partition",
+    "nested_logit",
+    "sdt",
+    "mcnemar",
+    "implicit_threshold",
+    "phase4_policy",
+    "bootstrap_ci",
+    "paired_bootstrap_test",
+    "parallel_mediation",
     "__version__",
 ]

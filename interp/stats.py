@@ -24,11 +24,14 @@ __all__ = [
     "VariancePartition",
     "auroc",
     "bootstrap_ci",
+    "bootstrap_indices",
     "brier",
     "ece",
     "implicit_threshold",
     "mcnemar",
     "nested_logit",
+    "paired_bootstrap_test",
+    "parallel_mediation",
     "phase4_policy",
     "reliability",
     "sdt",
@@ -226,6 +229,22 @@ def phase4_policy(intercept: float, beta_threshold: float, beta_confidence: floa
     return {"scale": -beta_confidence / beta_threshold, "shift": -intercept / beta_threshold, "temperature": 1.0 / beta_threshold}
 
 
+def bootstrap_indices(n: int, n_boot: int, clusters: Sequence | None = None, seed: int = 0):
+    """Yield `n_boot` resamples of row indices 0..n−1: rows with replacement, or whole clusters
+    with replacement when `clusters` [n] is given (every row of a drawn cluster comes along)."""
+    rng = np.random.default_rng(seed)
+    if clusters is None:
+        for _ in range(n_boot):
+            yield rng.integers(0, n, n)
+        return
+    clusters = np.asarray(clusters)
+    if clusters.shape != (n,):
+        raise ValueError(f"clusters must be [n] = [{n}], got {list(clusters.shape)}")
+    members = [np.flatnonzero(clusters == c) for c in np.unique(clusters)]
+    for _ in range(n_boot):
+        yield np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
+
+
 def bootstrap_ci(
     statistic: Callable[[np.ndarray], float],
     n: int,
@@ -236,16 +255,76 @@ def bootstrap_ci(
 ) -> tuple[float, float, float]:
     """(estimate, low, high): percentile bootstrap of `statistic(indices)` over n rows, resampling
     rows or, with `clusters` [n], whole clusters (e.g. items repeated across conditions)."""
-    rng = np.random.default_rng(seed)
-    everything = np.arange(n)
-    estimate = float(statistic(everything))
-    if clusters is None:
-        draws = [statistic(rng.integers(0, n, n)) for _ in range(n_boot)]
-    else:
-        clusters = np.asarray(clusters)
-        if clusters.shape != (n,):
-            raise ValueError(f"clusters must be [n] = [{n}], got {list(clusters.shape)}")
-        members = [np.flatnonzero(clusters == c) for c in np.unique(clusters)]
-        draws = [statistic(np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])) for _ in range(n_boot)]
+    estimate = float(statistic(np.arange(n)))
+    draws = [statistic(rows) for rows in bootstrap_indices(n, n_boot, clusters, seed)]
     low, high = np.quantile(draws, [(1 - level) / 2, 1 - (1 - level) / 2])
     return estimate, float(low), float(high)
+
+
+def paired_bootstrap_test(a, b, n_boot: int = 2000, clusters: Sequence | None = None, level: float = 0.95, seed: int = 0) -> dict[str, float]:
+    """Paired comparison of two conditions on the same rows (e.g. PANL vs the PANL+1 control):
+    mean of a − b, its percentile CI, and the two-sided bootstrap p = 2·min(P*(d ≤ 0), P*(d ≥ 0))."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"a and b must be matching [n] arrays, got {a.shape} and {b.shape}")
+    difference = a - b
+    draws = np.array([difference[rows].mean() for rows in bootstrap_indices(len(difference), n_boot, clusters, seed)])
+    low, high = np.quantile(draws, [(1 - level) / 2, 1 - (1 - level) / 2])
+    p = min(1.0, 2 * min(float((draws <= 0).mean()), float((draws >= 0).mean())))
+    return {"mean_difference": float(difference.mean()), "ci_low": float(low), "ci_high": float(high), "p": p}
+
+
+def _mediation_paths(frame: pd.DataFrame, x: str, y: str, mediators: Sequence[str], covariates: Sequence[str]) -> dict[str, float]:
+    import statsmodels.api as sm
+
+    estimates: dict[str, float] = {}
+    outcome = frame[y].to_numpy(dtype=np.float64)
+    total = _logit(outcome, frame[[x, *covariates]]).params[x]
+    direct_fit = _logit(outcome, frame[[x, *mediators, *covariates]]).params
+    estimates["total"] = float(total)
+    estimates["direct"] = float(direct_fit[x])
+    for m in mediators:
+        a = sm.OLS(frame[m].to_numpy(dtype=np.float64), sm.add_constant(frame[[x, *covariates]], has_constant="add")).fit().params[x]
+        estimates[f"a:{m}"] = float(a)
+        estimates[f"b:{m}"] = float(direct_fit[m])
+        estimates[f"indirect:{m}"] = float(a * direct_fit[m])
+        estimates[f"proportion:{m}"] = float(a * direct_fit[m] / total)
+    return estimates
+
+
+def parallel_mediation(
+    data: pd.DataFrame,
+    x: str,
+    y: str,
+    mediators: Sequence[str],
+    covariates: Sequence[str] = (),
+    cluster: str | None = None,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Parallel mediation of X → Y through mediators M_k (abstention.md §6.5): a_k from OLS
+    M_k ~ X (+ covariates), b_k and the direct effect c′ from logistic Y ~ X + ΣM_k, the total c
+    from logistic Y ~ X; indirect_k = a_k·b_k, proportion_k = indirect_k / c. Percentile CIs from
+    a bootstrap over rows, or over whole clusters (items) when `cluster` names a column.
+
+    Returns one row per effect (total, direct, a:M, b:M, indirect:M, proportion:M) with
+    estimate, ci_low, ci_high; `attrs["mediator_correlation"]` holds corr(M_1, M_2) for two.
+    """
+    columns = [x, y, *mediators, *covariates] + ([cluster] if cluster else [])
+    missing = [c for c in columns if c not in data.columns]
+    if missing:
+        raise KeyError(f"columns {missing} are not in the data ({list(data.columns)})")
+    frame = data[columns].dropna().reset_index(drop=True)
+    point = _mediation_paths(frame, x, y, mediators, covariates)
+    groups = None if cluster is None else frame[cluster].to_numpy()
+    draws = pd.DataFrame([_mediation_paths(frame.iloc[rows], x, y, mediators, covariates) for rows in bootstrap_indices(len(frame), n_boot, groups, seed)])
+    quantiles = [(1 - level) / 2, 1 - (1 - level) / 2]
+    rows = []
+    for key, value in point.items():
+        low, high = np.quantile(draws[key], quantiles)
+        rows.append({"effect": key, "estimate": value, "ci_low": float(low), "ci_high": float(high)})
+    table = pd.DataFrame(rows)
+    if len(mediators) == 2:
+        table.attrs["mediator_correlation"] = float(np.corrcoef(frame[mediators[0]], frame[mediators[1]])[0, 1])
+    return table

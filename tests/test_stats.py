@@ -122,3 +122,45 @@ def test_bootstrap_ci_covers_and_clusters_widen():
     plain = bootstrap_ci(lambda idx: correlated[idx].mean(), 800, n_boot=1000)
     clustered = bootstrap_ci(lambda idx: correlated[idx].mean(), 800, n_boot=1000, clusters=clusters)
     assert (clustered[2] - clustered[1]) > 2 * (plain[2] - plain[1])
+
+
+def test_parallel_mediation_recovers_planted_paths():
+    from interp.stats import parallel_mediation
+
+    rng = np.random.default_rng(5)
+    n = 6000
+    item = np.repeat(np.arange(600), 10)
+    x = rng.choice([-2.0, -1.0, 1.0, 2.0], size=n)
+    m1 = 0.5 * x + rng.normal(size=n)
+    m2 = -0.3 * x + rng.normal(size=n)
+    logit = -0.2 + 0.4 * x + 1.2 * m1 + 0.8 * m2
+    data = pd.DataFrame({"alpha": x, "abstain": (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int), "M1": m1, "M2": m2, "item": item})
+    table = parallel_mediation(data, "alpha", "abstain", ["M1", "M2"], cluster="item", n_boot=150).set_index("effect")
+    truth = {"a:M1": 0.5, "a:M2": -0.3, "b:M1": 1.2, "b:M2": 0.8, "direct": 0.4, "indirect:M1": 0.6, "indirect:M2": -0.24}
+    for effect, value in truth.items():
+        row = table.loc[effect]
+        assert row["estimate"] == pytest.approx(value, abs=0.12), effect
+        assert row["ci_low"] < value < row["ci_high"], effect
+    total = sm.Logit(data["abstain"], sm.add_constant(data[["alpha"]])).fit(disp=0).params["alpha"]
+    assert table.loc["total", "estimate"] == pytest.approx(total)
+    assert table.loc["proportion:M1", "estimate"] == pytest.approx(table.loc["indirect:M1", "estimate"] / total)
+    assert table.attrs["mediator_correlation"] == pytest.approx(np.corrcoef(m1, m2)[0, 1])
+    with pytest.raises(KeyError, match="not in the data"):
+        parallel_mediation(data, "alpha", "abstain", ["M3"])
+
+
+def test_paired_bootstrap_test_against_a_paired_t_test():
+    from scipy.stats import ttest_rel
+
+    from interp.stats import paired_bootstrap_test
+
+    rng = np.random.default_rng(6)
+    base = rng.normal(size=400)
+    shifted = base + 0.15 + rng.normal(scale=1.0, size=400)
+    out = paired_bootstrap_test(shifted, base, n_boot=4000)
+    reference = ttest_rel(shifted, base)
+    assert out["mean_difference"] == pytest.approx((shifted - base).mean())
+    assert out["p"] == pytest.approx(reference.pvalue, abs=0.02)
+    assert out["ci_low"] < 0.15 < out["ci_high"]
+    null = paired_bootstrap_test(base + rng.normal(size=400), base, n_boot=2000)
+    assert null["p"] > 0.01 and null["ci_low"] < 0 < null["ci_high"]
