@@ -185,6 +185,15 @@ class LinearProbe:
         return cls(meta["kind"], tensors["weight"], float(meta["bias"]), tensors["mean"], tensors["scale"], meta.get("metadata", {}))
 
 
+def _aligned(store, layer: int, role: str, target: pd.Series, groups: pd.Series | None):
+    """(X [n, d], y [n], groups [n] or None) at (layer, role) for trials with a finite activation
+    and a target value."""
+    values, ids = store.read(layer, role, only_finite=True)
+    keep = [i for i, trial in enumerate(ids) if trial in target.index and pd.notna(target[trial])]
+    kept = [ids[i] for i in keep]
+    return values[keep].double().numpy(), target.loc[kept].to_numpy(), None if groups is None else groups.loc[kept].to_numpy()
+
+
 def probe_sweep(
     store,
     target: pd.Series,
@@ -197,6 +206,7 @@ def probe_sweep(
     alpha: float | None = None,
     seed: int = 0,
     progress: bool = True,
+    save_to: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
     """Cross-validated probe scores for every (layer, role) of an `ActivationStore`.
 
@@ -205,30 +215,23 @@ def probe_sweep(
         target: values indexed by trial id (rows without a finite activation or a target are left
             out and counted in `n_dropped`).
         groups: optional group labels indexed by trial id (grouped CV).
+        save_to: also fit each probe on all its rows and save it to save_to/L<layer>-<role>/.
 
     Returns:
         One row per (layer, role): layer, role, kind, metric, score, accuracy, n, n_dropped.
     """
     layers = list(store.layers if layers is None else layers)
     roles = list(store.roles if roles is None else roles)
+    n_recorded = len(store.statuses())
     rows = []
     for layer, role in tqdm([(layer, role) for layer in layers for role in roles], desc="probes", disable=not progress):
-        values, ids = store.read(layer, role, only_finite=True)
-        keep = [i for i, trial in enumerate(ids) if trial in target.index and pd.notna(target[trial])]
-        kept_ids = [ids[i] for i in keep]
-        result = cross_validate(
-            values[keep].double().numpy(),
-            target.loc[kept_ids].to_numpy(),
-            kind=kind,
-            cv=cv,
-            groups=None if groups is None else groups.loc[kept_ids].to_numpy(),
-            C=C,
-            alpha=alpha,
-            seed=seed,
-        )
-        rows.append(
-            {"layer": layer, "role": role, "kind": kind, "metric": result.metric, "score": result.score, "accuracy": result.accuracy, "n": len(keep), "n_dropped": len(store.statuses()) - len(keep)}
-        )
+        X, y, g = _aligned(store, layer, role, target, groups)
+        result = cross_validate(X, y, kind=kind, cv=cv, groups=g, C=C, alpha=alpha, seed=seed)
+        row = {"layer": layer, "role": role, "kind": kind, "metric": result.metric, "score": result.score, "accuracy": result.accuracy, "n": len(y), "n_dropped": n_recorded - len(y)}
+        rows.append(row)
+        if save_to is not None:
+            meta = {"layer": int(layer), "role": role, "target": target.name, "cv_metric": result.metric, "cv_score": result.score, "n": len(y), "store": str(store.path)}
+            LinearProbe.fit(X, y, kind, C, alpha, meta).save(Path(save_to) / f"L{layer}-{role}")
     return pd.DataFrame(rows)
 
 
@@ -295,13 +298,8 @@ def train_probes(
         raise KeyError(f"groups column {groups!r} is not in the labels (columns: {list(labels.columns)})")
     out = Path(out)
     (out / "probes").mkdir(parents=True, exist_ok=True)
-    values = labels[target]
-    table = probe_sweep(store, values, kind, layers, roles, cv, None if groups is None else labels[groups], C, alpha, seed, progress)
-    for row in table.itertuples(index=False):
-        acts, ids = store.read(row.layer, row.role, only_finite=True)
-        keep = [i for i, trial in enumerate(ids) if trial in values.index and pd.notna(values[trial])]
-        meta = {"layer": int(row.layer), "role": row.role, "target": target, "cv_metric": row.metric, "cv_score": float(row.score), "n": int(row.n), "store": str(store.path)}
-        LinearProbe.fit(acts[keep].double().numpy(), values.loc[[ids[i] for i in keep]].to_numpy(), kind, C, alpha, meta).save(out / "probes" / f"L{row.layer}-{row.role}")
+    grouping = None if groups is None else labels[groups]
+    table = probe_sweep(store, labels[target], kind, layers, roles, cv, grouping, C, alpha, seed, progress, save_to=out / "probes")
     table.to_parquet(out / "scores.parquet")
     table.to_csv(out / "scores.csv", index=False)
     plot_scores(table, out / "scores.png")

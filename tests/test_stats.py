@@ -53,6 +53,7 @@ def test_variance_partition_recovers_planted_shares():
     assert out.r2_base == pytest.approx(1 / 3, abs=0.02)
     assert out.r2_both == pytest.approx(2 / 3, abs=0.02)
     assert out.r2_unique == pytest.approx(1 / 3, abs=0.02)
+    assert out.r2_act + out.r2_base - out.r2_both == pytest.approx(1 / 3, abs=0.02)  # the shared part
     none = variance_partition(rng.normal(size=(n, 5)), baselines, y)
     assert none.r2_unique < 0.01 and none.r2_unique >= 0
 
