@@ -54,9 +54,7 @@ def _validate(lm: LM, batch: Batch, layers: Iterable[int], roles: Sequence[str],
     if not roles:
         raise ValueError("capture() needs at least one role")
     for role in roles:
-        if role not in batch.roles:
-            kind = "a span role; capture reads single-token roles" if role in batch.spans else "not a role of this batch"
-            raise KeyError(f"role {role!r} is {kind} (single-token roles: {sorted(batch.roles)})")
+        batch.role_index(role, "capture")
     return wanted
 
 

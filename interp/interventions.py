@@ -163,13 +163,6 @@ def _check_layer(lm: LM, layer: int, what: str) -> None:
         raise ValueError(f"{what}: layer {layer} is outside 0..{lm.n_layers - 1} of {lm.name_or_path!r}")
 
 
-def _check_role(batch: Batch, role: str, what: str) -> torch.Tensor:
-    if role in batch.roles:
-        return batch.roles[role]
-    kind = "a span; residual edits act on single-token roles" if role in batch.spans else "not a role of this batch"
-    raise KeyError(f"{what}: {role!r} is {kind} (single-token roles: {sorted(batch.roles)})")
-
-
 def _per_row(values: torch.Tensor, lm: LM, batch: Batch, what: str, seq: bool = False) -> torch.Tensor:
     """values as [batch, d] (or [batch, seq, d]), broadcasting a shared [d] vector."""
     values = torch.as_tensor(values)
@@ -216,7 +209,7 @@ def _install_residual_edit(lm: LM, batch: Batch, spec, notes: list[list[str]]):
         for row in (~usable).nonzero().flatten().tolist():
             notes[row].append(f"{what}@{spec.layer}: values are not finite")
         return _residual_hook(lm, batch, spec.layer, flat_rows, index, _constant(chosen))
-    index = _check_role(batch, spec.role, what)
+    index = batch.role_index(spec.role, what)
     source = spec.vector if isinstance(spec, Steer) else spec.values if isinstance(spec, Patch) else spec.mean
     values = _per_row(source, lm, batch, what)
     usable = (index >= 0) & values.isfinite().all(-1)

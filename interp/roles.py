@@ -239,6 +239,14 @@ class Batch:
         inputs = {"input_ids": self.input_ids, "attention_mask": self.attention_mask, "position_ids": self.position_ids}
         return {k: v.to(device) for k, v in inputs.items()} if device is not None else inputs
 
+    def role_index(self, role: str, user: str) -> torch.Tensor:
+        """[batch] token index of a single-token role; a clear KeyError (naming `user`, the
+        caller) for a span role or an unknown name."""
+        if role in self.roles:
+            return self.roles[role]
+        kind = f"a span role; {user} reads single-token roles" if role in self.spans else "not a role of this batch"
+        raise KeyError(f"{user}: role {role!r} is {kind} (single-token roles: {sorted(self.roles)})")
+
     def token_ids(self, role: str) -> torch.Tensor:
         """[batch] token id at a single-token role, -1 where it did not resolve."""
         index = self.roles[role]
