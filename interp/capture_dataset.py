@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from interp.capture import capture
 from interp.models import LM
-from interp.prompts import Template, TemplateError
+from interp.prompts import Template
 from interp.results import versions
 from interp.roles import tokenize
 from interp.store import ActivationStore, chunk_ids, tensor_name
@@ -105,12 +105,7 @@ def _capture_chunk(
     dtype: torch.dtype,
 ) -> tuple[pd.DataFrame, dict[tuple[int, str], torch.Tensor]]:
     """Render, tokenise and capture one chunk: its index rows and the captured [rows, d_model] tensors."""
-    rendered, statuses = [], {}
-    for trial in chunk:
-        try:
-            rendered.append(template.render(trial, lm.tokenizer, chat=chat))
-        except TemplateError as error:
-            statuses[trial.id] = f"render: {error}"
+    rendered, statuses = template.render_each(chunk, lm.tokenizer, chat=chat)
     rows: dict[str, int] = {}
     finite: dict[str, bool] = {}
     tensors: dict = {}

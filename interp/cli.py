@@ -9,15 +9,26 @@ from collections.abc import Sequence
 
 from interp.tasks import DATASETS
 
-EXPERIMENTS = ("demo",)
+EXPERIMENTS = ("demo", "verbal-confidence")
+DEFAULT_CONFIGS = {"verbal-confidence": "experiments/verbal_confidence/tiny-qwen2.yaml"}
 
 
 def _run(args: argparse.Namespace) -> int:
-    pipeline = importlib.import_module(f"experiments.{args.experiment}")
-    out = args.out or f"data/runs/{args.experiment}"
-    folder = pipeline.run(
-        model=args.model, out=out, chat=not args.raw, batch_size=args.batch_size, dtype=args.dtype, device_map=args.device_map
-    )
+    module = args.experiment.replace("-", "_")
+    pipeline = importlib.import_module(f"experiments.{module}")
+    if args.experiment == "demo":
+        if args.config or args.stages or args.dry_run:
+            raise ValueError("--config, --stages and --dry-run belong to the configured pipelines, not the demo")
+        folder = pipeline.run(
+            model=args.model, out=args.out or "data/runs/demo", chat=not args.raw, batch_size=args.batch_size, dtype=args.dtype, device_map=args.device_map
+        )
+    else:
+        config = args.config or DEFAULT_CONFIGS[args.experiment]
+        result = pipeline.run(config, stages=args.stages, out=args.out, dry_run=args.dry_run)
+        if args.dry_run:
+            print(result)
+            return 0
+        folder = result
     print(f"results: {folder}")
     return 0
 
@@ -128,8 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run an experiment pipeline and write a results directory")
     run.add_argument("experiment", choices=EXPERIMENTS)
-    run.add_argument("--model", default="tiny-qwen2", help="local folder, hub id, or tiny-qwen2 / tiny-gemma3 / tiny-gemma3-mm")
-    run.add_argument("--out", default=None, help="results folder (default data/runs/<experiment>)")
+    run.add_argument("--config", default=None, help="pipeline config YAML (verbal-confidence; default: its tiny-qwen2.yaml)")
+    run.add_argument("--stages", default=None, help="comma-separated stages to run (default: all; finished ones are skipped)")
+    run.add_argument("--dry-run", action="store_true", help="print the plan (trials, layers, roles, forward passes, GPU memory/time) and exit")
+    run.add_argument("--model", default="tiny-qwen2", help="demo: local folder, hub id, or tiny-qwen2 / tiny-gemma3 / tiny-gemma3-mm")
+    run.add_argument("--out", default=None, help="results folder (default data/runs/<experiment>[/<config name>])")
     run.add_argument("--raw", action="store_true", help="render prompts without the chat template")
     run.add_argument("--batch-size", type=int, default=4)
     run.add_argument("--dtype", default=None, help="bf16 / fp32 (default: bf16 on CUDA, fp32 on CPU)")

@@ -26,7 +26,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
-__all__ = ["KINDS", "CVResult", "LinearProbe", "cross_validate", "evaluate_probes", "plot_scores", "probe_sweep", "read_labels", "train_probes"]
+__all__ = ["KINDS", "CVResult", "LinearProbe", "cross_validate", "evaluate_probes", "plot_scores", "probe_sweep", "read_labels", "target_problem", "train_probes"]
 
 KINDS = ("logistic", "ridge")
 RIDGE_ALPHAS = tuple(10.0**k for k in range(6))
@@ -194,6 +194,23 @@ def _aligned(store, layer: int, role: str, target: pd.Series, groups: pd.Series 
     return values[keep].double().numpy(), target.loc[kept].to_numpy(), None if groups is None else groups.loc[kept].to_numpy()
 
 
+def target_problem(y, kind: str, cv: int) -> str | None:
+    """Why a target cannot be cross-validated (None if it can): fewer rows than folds, a single
+    class or a class smaller than the folds (logistic), or no variance (ridge)."""
+    y = np.asarray(y)
+    if len(y) < cv:
+        return f"{len(y)} rows for {cv} folds"
+    if kind == "logistic":
+        values, counts = np.unique(y, return_counts=True)
+        if len(values) < 2:
+            return f"one class only ({values[0] if len(values) else 'none'})"
+        if counts.min() < cv:
+            return f"smallest class has {counts.min()} rows for {cv} folds"
+    elif np.nanstd(y.astype(float)) == 0:
+        return "target has no variance"
+    return None
+
+
 def probe_sweep(
     store,
     target: pd.Series,
@@ -218,7 +235,8 @@ def probe_sweep(
         save_to: also fit each probe on all its rows and save it to save_to/L<layer>-<role>/.
 
     Returns:
-        One row per (layer, role): layer, role, kind, metric, score, accuracy, n, n_dropped.
+        One row per (layer, role): layer, role, kind, metric, score, accuracy, n, n_dropped and
+        status ("ok", or why the target cannot be scored there: NaN score, nothing saved).
     """
     layers = list(store.layers if layers is None else layers)
     roles = list(store.roles if roles is None else roles)
@@ -226,13 +244,18 @@ def probe_sweep(
     rows = []
     for layer, role in tqdm([(layer, role) for layer in layers for role in roles], desc="probes", disable=not progress):
         X, y, g = _aligned(store, layer, role, target, groups)
+        problem = target_problem(y, kind, cv)
+        row = {"layer": layer, "role": role, "kind": kind, "n": len(y), "n_dropped": n_recorded - len(y), "status": problem or "ok"}
+        if problem:
+            rows.append({**row, "metric": "auroc" if kind == "logistic" else "r2", "score": float("nan"), "accuracy": float("nan")})
+            continue
         result = cross_validate(X, y, kind=kind, cv=cv, groups=g, C=C, alpha=alpha, seed=seed)
-        row = {"layer": layer, "role": role, "kind": kind, "metric": result.metric, "score": result.score, "accuracy": result.accuracy, "n": len(y), "n_dropped": n_recorded - len(y)}
-        rows.append(row)
+        rows.append({**row, "metric": result.metric, "score": result.score, "accuracy": result.accuracy})
         if save_to is not None:
             meta = {"layer": int(layer), "role": role, "target": target.name, "cv_metric": result.metric, "cv_score": result.score, "n": len(y), "store": str(store.path)}
             LinearProbe.fit(X, y, kind, C, alpha, meta).save(Path(save_to) / f"L{layer}-{role}")
-    return pd.DataFrame(rows)
+    columns = ["layer", "role", "kind", "metric", "score", "accuracy", "n", "n_dropped", "status"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def read_labels(path: str | os.PathLike | None, store=None) -> pd.DataFrame:

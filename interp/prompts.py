@@ -227,6 +227,34 @@ class Template:
 
         return tokenize(tokenizer, [self.render(t, tokenizer, chat=chat) for t in trials], padding_side=padding_side)
 
+    def render_each(self, trials: Sequence[Trial | Mapping[str, Any]], tokenizer, chat: bool = True) -> tuple[list[Rendered], dict[str, str]]:
+        """Render every trial that can be rendered; the others get a status "render: <why>".
+
+        Returns:
+            (rendered prompts in input order, trial id → status for the ones that failed).
+        """
+        rendered, failed = [], {}
+        for trial in trials:
+            trial = as_trial(trial)
+            try:
+                rendered.append(self.render(trial, tokenizer, chat=chat))
+            except TemplateError as error:
+                failed[trial.id] = f"render: {error}"
+        return rendered, failed
+
+    def batches(
+        self, trials: Sequence[Trial | Mapping[str, Any]], tokenizer, batch_size: int, chat: bool = True, padding_side: str = "left"
+    ) -> tuple[list, dict[str, str]]:
+        """Left-padded batches of at most `batch_size` renderable trials, in input order, and the
+        render statuses of the trials left out (see `render_each`)."""
+        from interp.roles import tokenize
+
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+        rendered, failed = self.render_each(trials, tokenizer, chat=chat)
+        chunks = [rendered[k : k + batch_size] for k in range(0, len(rendered), batch_size)]
+        return [tokenize(tokenizer, chunk, padding_side=padding_side) for chunk in chunks], failed
+
 
 def clean_field(trial: Trial, field_name: str, value: str | None, multiline: bool = False) -> str:
     """A stripped, non-empty field; line breaks are refused unless `multiline` (a newline inside

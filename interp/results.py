@@ -7,7 +7,7 @@ import os
 import platform
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -49,10 +49,22 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def _replace_parquet(table: pd.DataFrame, target: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    os.close(fd)
+    try:
+        table.to_parquet(tmp, index=False)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 class RunDir:
     """One run's results folder; every file is written atomically (temp file + rename).
 
-    Layout: config.json, versions.json, <table>.parquet, figures/*.png, report.md.
+    Layout: config.json, versions.json, <table>.parquet, figures/*.png, report.md; resumable
+    pipelines add parts/<stage>/<key>.parquet (committed pieces) and stages/<stage>.json (done).
     """
 
     def __init__(self, path: str | os.PathLike):
@@ -71,20 +83,45 @@ class RunDir:
 
     def write_table(self, name: str, table: pd.DataFrame) -> Path:
         target = self.path / f"{name}.parquet"
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{target.name}.")
-        os.close(fd)
-        try:
-            table.to_parquet(tmp, index=False)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _replace_parquet(table, target)
         return target
 
     def figure_path(self, name: str) -> Path:
         folder = self.path / "figures"
         folder.mkdir(exist_ok=True)
         return folder / f"{name}.png"
+
+    def part(self, stage: str, key: str, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        """A resumable piece of a stage: read `parts/<stage>/<key>.parquet` if an earlier run
+        committed it, else compute it and commit it atomically. A run killed mid-stage therefore
+        redoes at most the piece it was computing."""
+        target = self.path / "parts" / stage / f"{key}.parquet"
+        if target.exists():
+            return pd.read_parquet(target)
+        table = compute()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _replace_parquet(table, target)
+        return table
+
+    def parts_done(self, stage: str) -> list[str]:
+        """Keys of the committed pieces of a stage."""
+        folder = self.path / "parts" / stage
+        return sorted(p.stem for p in folder.glob("*.parquet")) if folder.exists() else []
+
+    def is_done(self, stage: str) -> bool:
+        """Whether a stage finished (its marker `stages/<stage>.json` exists)."""
+        return (self.path / "stages" / f"{stage}.json").exists()
+
+    def mark_done(self, stage: str, summary: Mapping[str, Any] | None = None) -> None:
+        """Record that a stage finished, with its finish time and an optional summary."""
+        self.write_json(f"stages/{stage}.json", {"stage": stage, "finished": datetime.now(timezone.utc).isoformat(), **dict(summary or {})})
+
+    def read_table(self, name: str) -> pd.DataFrame:
+        """A table written by `write_table`; raises FileNotFoundError naming the stage to run."""
+        target = self.path / f"{name}.parquet"
+        if not target.exists():
+            raise FileNotFoundError(f"{target} is missing: run the stage that writes {name!r} first")
+        return pd.read_parquet(target)
 
     def write_report(self, markdown: str) -> Path:
         target = self.path / "report.md"

@@ -14,7 +14,7 @@ from interp.models import LM
 from interp.readout import class_readout, last_token_logits
 from interp.roles import Batch
 
-__all__ = ["SpecFactory", "summarise", "sweep"]
+__all__ = ["SpecFactory", "recovery", "summarise", "sweep"]
 
 SpecFactory = Callable[[Batch, int, str, str], Sequence[Intervention]]
 """(batch, layer, role, condition) → the specs of that grid cell for that batch."""
@@ -106,3 +106,54 @@ def summarise(table: pd.DataFrame, by: Sequence[str] = ("layer", "role", "condit
         change_rate=("changed", "mean"),
     )
     return out.reset_index()
+
+
+def recovery(corrupt: pd.DataFrame, patched: pd.DataFrame, by: Sequence[str] = ("layer", "role")) -> pd.DataFrame:
+    """Patching recovery per cell (verbal_confidence.md §5), as ratios of trial means.
+
+    R_M = (M̄_patched − M̄_corrupt) / (M̄_clean − M̄_corrupt) × 100 for M ∈ {confidence, logit_diff},
+    and R_CR = (CR_corrupt − CR_patched) / CR_corrupt × 100, where CR is the rate of rows whose
+    argmax differs from the clean one. Means are over the trials that are "ok" in both tables.
+
+    Args:
+        corrupt: `sweep` rows of the corrupted run (one row per trial; layer/role ignored).
+        patched: `sweep` rows of the patched runs.
+        by: the grid columns of `patched` to report per cell.
+
+    Returns:
+        One row per cell: n, clean / corrupt / patched confidence and logit_diff means, the change
+        rates, and recovery_confidence, recovery_logit_diff, recovery_change_rate (NaN where the
+        denominator is 0).
+    """
+    base = corrupt[corrupt["status"] == "ok"].drop_duplicates("trial_id").set_index("trial_id")
+    rows = []
+    for cell, group in patched[patched["status"] == "ok"].groupby(list(by), sort=True):
+        group = group[group["trial_id"].isin(base.index)]
+        if group.empty:
+            continue
+        before = base.loc[group["trial_id"]]
+        clean_c, corrupt_c, patched_c = group["clean_confidence"].mean(), before["confidence"].mean(), group["confidence"].mean()
+        clean_ld, corrupt_ld, patched_ld = group["clean_logit_diff"].mean(), before["logit_diff"].mean(), group["logit_diff"].mean()
+        corrupt_cr, patched_cr = before["changed"].mean(), group["changed"].mean()
+        rows.append(
+            {
+                **dict(zip(by, cell if isinstance(cell, tuple) else (cell,))),
+                "n": len(group),
+                "clean_confidence": clean_c,
+                "corrupt_confidence": corrupt_c,
+                "patched_confidence": patched_c,
+                "clean_logit_diff": clean_ld,
+                "corrupt_logit_diff": corrupt_ld,
+                "patched_logit_diff": patched_ld,
+                "corrupt_change_rate": corrupt_cr,
+                "patched_change_rate": patched_cr,
+                "recovery_confidence": _percent(patched_c - corrupt_c, clean_c - corrupt_c),
+                "recovery_logit_diff": _percent(patched_ld - corrupt_ld, clean_ld - corrupt_ld),
+                "recovery_change_rate": _percent(corrupt_cr - patched_cr, corrupt_cr),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _percent(numerator: float, denominator: float) -> float:
+    return float("nan") if denominator == 0 or not np.isfinite(denominator) else float(100.0 * numerator / denominator)

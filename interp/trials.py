@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Trial", "as_trial", "demo_trials"]
+__all__ = ["Trial", "as_trial", "assign_sets", "demo_trials"]
 
 
 @dataclass(frozen=True)
@@ -76,3 +76,38 @@ def demo_trials() -> list[Trial]:
         Trial(id=f"demo-{i:02d}", question=q, answer=a, gold=g, aliases=aliases, metadata={"dataset": "demo"})
         for i, (q, a, g, aliases) in enumerate(_DEMO)
     ]
+
+
+def assign_sets(ids: Sequence[str], sizes: Mapping[str, int], seed: int = 0) -> dict[str, str]:
+    """Disjoint, seeded trial sets: a seeded permutation of `ids` cut into consecutive blocks of
+    `sizes` (in the mapping's order); the remaining ids get the set "unused".
+
+    Returns:
+        trial id → set name, for every id.
+
+    Raises:
+        ValueError: if the sizes add up to more than there are ids (naming each size), if a size
+            is negative, or if an id repeats.
+    """
+    import numpy as np
+
+    ids = [str(i) for i in ids]
+    if len(set(ids)) != len(ids):
+        seen: set[str] = set()
+        repeated = [i for i in ids if i in seen or seen.add(i)]
+        raise ValueError(f"trial ids repeat: {repeated[:5]}")
+    bad = {name: n for name, n in sizes.items() if int(n) < 0}
+    if bad:
+        raise ValueError(f"set sizes must be ≥ 0: {bad}")
+    wanted = sum(int(n) for n in sizes.values())
+    if wanted > len(ids):
+        listed = ", ".join(f"{name}={n}" for name, n in sizes.items())
+        raise ValueError(f"the sets ask for {wanted} trials ({listed}) but only {len(ids)} are available")
+    order = np.random.default_rng(seed).permutation(len(ids))
+    assigned = {i: "unused" for i in ids}
+    start = 0
+    for name, n in sizes.items():
+        for k in order[start : start + int(n)]:
+            assigned[ids[k]] = name
+        start += int(n)
+    return assigned
