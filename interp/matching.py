@@ -22,7 +22,7 @@ def quantile_bins(values, n_bins: int) -> np.ndarray:
     if n_bins < 1:
         raise ValueError(f"n_bins must be ≥ 1, got {n_bins}")
     edges = np.unique(np.quantile(values, np.linspace(0, 1, n_bins + 1)[1:-1])) if len(values) else np.array([])
-    return np.searchsorted(edges, values, side="right")
+    return np.searchsorted(edges, values, side="left")
 
 
 def length_matched_donors(

@@ -128,6 +128,18 @@ def test_store_sweep_and_direction_steers(tmp_path):
     assert table.set_index(["layer", "role"]).loc[(3, "panl"), "score"] > 0.9  # the answer word is visible at PANL
     noise = pd.Series(rng.normal(size=48), index=target.index)
     assert (probe_sweep(store, noise, kind="ridge", alpha=10.0, cv=4, progress=False)["metric"] == "r2").all()
+    # Targets that cannot be cross-validated give a status and no score instead of an error.
+    one_class = probe_sweep(store, target * 0, kind="logistic", cv=4, progress=False, save_to=tmp_path / "probes")
+    assert one_class["status"].eq("one class only (0)").all() and one_class["score"].isna().all()
+    assert not (tmp_path / "probes").exists()
+    constant = probe_sweep(store, target * 0.0 + 0.5, kind="ridge", cv=4, progress=False)
+    assert constant["status"].eq("target has no variance").all()
+    few = probe_sweep(store, target.iloc[:3], kind="ridge", cv=4, progress=False)
+    assert few["status"].eq("3 rows for 4 folds").all()
+    skewed = target.copy()
+    skewed[:] = 0
+    skewed.iloc[:2] = 1
+    assert probe_sweep(store, skewed, kind="logistic", cv=4, progress=False)["status"].eq("smallest class has 2 rows for 4 folds").all()
 
     values, ids = store.read(3, "panl")
     probe = LinearProbe.fit(values.numpy(), target.loc[ids].to_numpy(), C=1.0)

@@ -74,3 +74,20 @@ def test_mapping_rows_become_trials():
     assert trial.id == "7" and trial.metadata == {"subject": "geo"}
     with pytest.raises(ValueError, match="lacks question"):
         as_trial({"id": 1})
+
+
+def test_batches_chunk_renderable_trials_and_give_the_others_a_status(qwen_tokenizer):
+    from interp.prompts import CategoricalConfidenceTemplate
+    from interp.trials import Trial
+
+    trials = [Trial(id=f"t{k}", question=f"Question {k}?", answer="Paris") for k in range(7)]
+    trials[2] = Trial(id="t2", question="Question 2?", answer="two\nlines")
+    trials[5] = Trial(id="t5", question="Question 5?", answer="  ")
+    batches, failed = CategoricalConfidenceTemplate().batches(trials, qwen_tokenizer, batch_size=2)
+    assert [b.trial_ids for b in batches] == [["t0", "t1"], ["t3", "t4"], ["t6"]]
+    assert set(failed) == {"t2", "t5"}
+    assert "line break" in failed["t2"] and failed["t2"].startswith("render: ")
+    assert "empty" in failed["t5"]
+    assert all(b.padding_side == "left" for b in batches)
+    with pytest.raises(ValueError, match="batch_size must be ≥ 1"):
+        CategoricalConfidenceTemplate().batches(trials, qwen_tokenizer, batch_size=0)

@@ -77,3 +77,35 @@ def test_blocking_sweep_uses_windows_and_edge_names(setup):
     table = sweep(lm, batches[0], make, [1, 3], list(edges), ["block"], ids, values, progress=False)
     assert len(table) == 3 * 2 * 2 and (table.status == "ok").all()
     assert (table.groupby(["layer", "role"])["delta_logit_diff"].apply(lambda d: d.abs().max()) > 0).all()
+
+
+def test_recovery_is_the_ratio_of_trial_means():
+    import pandas as pd
+
+    from interp.sweep import recovery
+
+    corrupt = pd.DataFrame(
+        {"trial_id": ["a", "b", "c"], "status": ["ok", "ok", "ok"], "confidence": [0.05, 0.15, 0.05], "logit_diff": [0.0, 1.0, 2.0], "changed": [True, True, False]}
+    )
+    patched = pd.DataFrame(
+        {
+            "trial_id": ["a", "b", "c", "a", "b", "c"],
+            "layer": [3, 3, 3, 4, 4, 4],
+            "role": ["panl"] * 6,
+            "status": ["ok", "ok", "ok", "ok", "ok", "no panl"],
+            "clean_confidence": [0.95, 0.85, 0.75] * 2,
+            "clean_logit_diff": [10.0, 8.0, 6.0] * 2,
+            "confidence": [0.55, 0.45, 0.35, 0.95, 0.85, float("nan")],
+            "logit_diff": [5.0, 4.0, 3.0, 10.0, 8.0, float("nan")],
+            "changed": [True, False, False, False, False, False],
+        }
+    )
+    table = recovery(corrupt, patched).set_index("layer")
+    # Layer 3: clean 0.85, corrupt 0.0833, patched 0.45 → (0.45 − 0.0833)/(0.85 − 0.0833).
+    assert table.loc[3, "recovery_confidence"] == pytest.approx(100 * (0.45 - 0.25 / 3) / (0.85 - 0.25 / 3))
+    assert table.loc[3, "recovery_logit_diff"] == pytest.approx(100 * (4.0 - 1.0) / (8.0 - 1.0))
+    assert table.loc[3, "recovery_change_rate"] == pytest.approx(100 * (2 / 3 - 1 / 3) / (2 / 3))
+    # Layer 4 uses only the rows that are ok (a, b) and restores them fully.
+    assert table.loc[4, "n"] == 2
+    assert table.loc[4, "recovery_confidence"] == pytest.approx(100.0)
+    assert table.loc[4, "recovery_change_rate"] == pytest.approx(100.0)

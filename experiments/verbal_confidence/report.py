@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from experiments.verbal_confidence.causal import ood_layer
+from experiments.verbal_confidence.config import STAGES
 from experiments.verbal_confidence.context import Context
 from experiments.verbal_confidence.paper import PAPER
 from interp.generation import FEATURES
@@ -222,8 +223,9 @@ def decoding_section(ctx: Context, rows: list) -> list[str]:
     if probes is not None:
         out += ["## Probes", ""]
         for target, rows_t in probes.groupby("target", sort=False):
-            out.append(f"![probes_{target}](figures/{plot_scores(rows_t.dropna(subset=['score']), ctx.run.figure_path(f'probes_{target}')).name})")
             scored = rows_t.dropna(subset=["score"])
+            if not scored.empty:
+                out.append(f"![probes_{target}](figures/{plot_scores(scored, ctx.run.figure_path(f'probes_{target}')).name})")
             best = ", ".join(f"{ROLE_NAMES.get(r, r)} {g['score'].max():.3f} (L{int(g.loc[g['score'].idxmax(), 'layer'])})" for r, g in scored.groupby("role", sort=False))
             skipped = rows_t.loc[rows_t["status"] != "ok", "status"].unique().tolist()
             rows.append((f"Probe {target}: best CV score per role", PAPER["probing"][0], best or f"n/a ({'; '.join(skipped)})", "probes"))
@@ -261,9 +263,11 @@ def write(ctx: Context) -> Path:
     body += sweep_section(ctx, "blocking", comparison, "Attention blocking")
     body += decoding_section(ctx, comparison)
     times = []
-    for marker in sorted((ctx.run.path / "stages").glob("*.json")) if (ctx.run.path / "stages").exists() else []:
-        info = json.loads(marker.read_text())
-        times.append({"stage": info["stage"], "seconds": info.get("seconds"), "rows": info.get("rows"), "peak_gpu_gib": info.get("peak_gpu_gib")})
+    for stage in STAGES:
+        marker = ctx.run.path / "stages" / f"{stage}.json"
+        if marker.exists():
+            info = json.loads(marker.read_text())
+            times.append({"stage": stage, "seconds": info.get("seconds"), "rows": info.get("rows"), "peak_gpu_gib": info.get("peak_gpu_gib")})
     labels = {key: label for key, (_, label) in PAPER.items()}
     head = [
         f"# Verbal confidence: {config['name']}",
