@@ -132,7 +132,6 @@ def plan(config: Mapping[str, Any], stages: Sequence[str] = STAGES) -> tuple[pd.
     add("blocking (categorical)", int(b["n_categorical"]), centres, len(CATEGORICAL_EDGES), 1, "categorical", note=f"{b['width']}-layer windows")
     r = config["probes"]
     add("probes", int(sets.get("activation", 0)), len(layers("probes")), len(r["roles"]), 0, "categorical", note="CPU: 2 targets x 5-fold CV per (layer, role)", gpu=False)
-    v = config["variance"]
     add("variance", int(sets.get("activation", 0)), len(layers("variance")), 1, 0, "categorical", note="CPU: 7 baselines x 3 ridge models", gpu=False)
     table = pd.DataFrame(rows)
     table = table[table["stage"].str.split(" ").str[0].isin(stages)].reset_index(drop=True)
