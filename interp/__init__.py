@@ -42,7 +42,7 @@ from interp.datasets import (
 from interp.generation import Generation, generate, logprob_features, parse_confidence_class, parse_percent, parse_threshold_reply
 from interp.grading import Grade, grade_mcq, grade_mnli, grade_numeric, grade_triviaqa, grade_with_judge, hedges, normalize_answer
 from interp.models import LM, load_model, tiny
-from interp.probes import CVResult, LinearProbe, cross_validate, evaluate_probes, probe_sweep, train_probes
+from interp.probes import CVResult, LinearProbe, cross_validate, evaluate_probes, probe_sweep, target_problem, train_probes
 from interp.prompts import CONFIDENCE_CLASSES, CategoricalConfidenceTemplate, ConfidenceClass, Rendered, Template, TemplateError
 from interp.readout import (
     DIGIT_VALUES,
@@ -76,7 +76,8 @@ from interp.stats import (
 )
 from interp.steering import mean_difference, scale_to_norm, steering_vector
 from interp.store import ActivationStore
-from interp.sweep import summarise, sweep
+from interp.matching import length_matched_donors, quantile_bins
+from interp.sweep import recovery, summarise, sweep
 from interp.templates import (
     ALL_TEMPLATES,
     ConfidencePhase0Template,
@@ -87,7 +88,7 @@ from interp.templates import (
     ThresholdTemplate,
     VerificationTemplate,
 )
-from interp.trials import Trial, demo_trials
+from interp.trials import Trial, assign_sets, demo_trials
 
 __version__ = "0.1.0"
 
@@ -111,6 +112,7 @@ __all__ = [
     "PromptLast",
     "Trial",
     "demo_trials",
+    "assign_sets",
     "capture",
     "capture_dataset",
     "ActivationStore",
@@ -140,6 +142,9 @@ __all__ = [
     "steering_vector",
     "sweep",
     "summarise",
+    "recovery",
+    "length_matched_donors",
+    "quantile_bins",
     "load_triviaqa",
     "load_mmlu",
     "load_mnli",
@@ -181,6 +186,7 @@ __all__ = [
     "CVResult",
     "cross_validate",
     "probe_sweep",
+    "target_problem",
     "train_probes",
     "evaluate_probes",
     "ece",

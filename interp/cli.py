@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from interp.tasks import DATASETS
 
 EXPERIMENTS = ("demo", "verbal-confidence")
-DEFAULT_CONFIGS = {"verbal-confidence": "experiments/verbal_confidence/tiny-qwen2.yaml"}
+DEFAULT_CONFIGS = {"verbal-confidence": "tiny-qwen2.yaml"}
+"""Config used when --config is not given, in the experiment's own folder."""
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -23,7 +24,9 @@ def _run(args: argparse.Namespace) -> int:
             model=args.model, out=args.out or "data/runs/demo", chat=not args.raw, batch_size=args.batch_size, dtype=args.dtype, device_map=args.device_map
         )
     else:
-        config = args.config or DEFAULT_CONFIGS[args.experiment]
+        from pathlib import Path
+
+        config = args.config or Path(pipeline.__file__).parent / DEFAULT_CONFIGS[args.experiment]
         result = pipeline.run(config, stages=args.stages, out=args.out, dry_run=args.dry_run)
         if args.dry_run:
             print(result)

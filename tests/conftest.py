@@ -83,3 +83,15 @@ def triviaqa_trials() -> list[Trial]:
     from interp.tasks import load_trials
 
     return load_trials(need(TRIVIAQA), "triviaqa")[:N_TRIVIAQA_ROWS]
+
+
+TINY_VERBAL_CONFIDENCE = REPO / "experiments" / "verbal_confidence" / "tiny-qwen2.yaml"
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """The verbal-confidence acceptance config (tiny-qwen2), run once for the session."""
+    from experiments.verbal_confidence import run
+
+    need(TRIVIAQA)
+    return Path(run(TINY_VERBAL_CONFIDENCE, out=tmp_path_factory.mktemp("vc") / "tiny-qwen2"))

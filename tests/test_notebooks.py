@@ -1,18 +1,36 @@
-"""The quick-start notebook runs top to bottom (its code cells, in one namespace)."""
+"""The notebooks run top to bottom (their code cells, in order, in one namespace)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "quickstart.ipynb"
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def execute(notebook: Path) -> dict:
+    """Run every code cell of a notebook in order; return the namespace."""
+    namespace: dict = {}
+    for cell in json.loads(notebook.read_text())["cells"]:
+        if cell["cell_type"] == "code":
+            exec(compile("".join(cell["source"]), str(notebook), "exec"), namespace)
+    return namespace
 
 
 def test_quickstart_notebook_runs():
-    cells = json.loads(NOTEBOOK.read_text())["cells"]
-    namespace: dict = {}
-    for cell in cells:
-        if cell["cell_type"] == "code":
-            exec(compile("".join(cell["source"]), str(NOTEBOOK), "exec"), namespace)
+    namespace = execute(NOTEBOOKS / "quickstart.ipynb")
     assert namespace["batch"].status() == ["ok"] * 4
     assert len(namespace["readout"].argmax) == 4
+
+
+def test_verbal_confidence_notebook_walks_through_a_run(tiny_run, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    monkeypatch.setenv("INTERP_RUN", str(tiny_run))
+    namespace = execute(NOTEBOOKS / "01_verbal_confidence.ipynb")
+    assert namespace["RUN"] == tiny_run
+    assert len(namespace["behaviour"]) == sum(namespace["config"]["sets"].values())
+    assert set(namespace["steering"]["condition"]) == {"toward_high_2", "toward_low_2", "toward_high_5", "toward_low_5"}
+    assert namespace["recovery"].set_index(["layer", "role"]).loc[(3, "confidence_colon"), "n"] > 0
+    assert "Paper vs this run" in namespace["report"]

@@ -24,17 +24,9 @@ from interp.prompts import CONFIDENCE_CLASSES, CategoricalConfidenceTemplate
 from interp.store import ActivationStore
 from interp.trials import Trial
 
-from conftest import REPO, TRIVIAQA, need
+from conftest import REPO, TINY_VERBAL_CONFIDENCE as TINY, TRIVIAQA, need
 
 CONFIGS = REPO / "experiments" / "verbal_confidence"
-TINY = CONFIGS / "tiny-qwen2.yaml"
-
-
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory) -> Path:
-    """The acceptance config, run once for the session."""
-    need(TRIVIAQA)
-    return Path(run(TINY, out=tmp_path_factory.mktemp("vc") / "tiny-qwen2"))
 
 
 def _read(folder: Path, name: str) -> pd.DataFrame:

@@ -2,7 +2,7 @@
 demo trials, resolve every named role, read the ten confidence classes at CC from one forward
 pass, and write a results directory (config, versions, trials.parquet, a figure, report.md).
 
-A later pipeline (verbal confidence) replaces this as the main job; this one stays as a smoke run.
+The main job is now `interp run verbal-confidence`; this one stays as a smoke run of the readout.
 """
 
 from __future__ import annotations

@@ -112,6 +112,8 @@ def load_config(path: str | os.PathLike | None = None, overrides: Mapping[str, A
     config = copy.deepcopy(DEFAULTS)
     if path is not None:
         path = Path(path)
+        if not path.exists() and not path.is_absolute() and (REPO / path).exists():
+            path = REPO / path
         if not path.exists():
             raise FileNotFoundError(f"config {path} does not exist")
         loaded = yaml.safe_load(path.read_text()) or {}

@@ -152,6 +152,10 @@ def memory_gib(shape: Shape, batch: int, dtype_bytes: int = 2) -> dict[str, floa
     return {"weights": weights / gib, "kv_cache": kv_cache / gib, "activations": activations / gib, "total": (weights + kv_cache + activations) / gib}
 
 
+def _count(n: float) -> str:
+    return f"{n / 1e9:.2f} B" if n >= 1e9 else f"{n / 1e6:.2f} M"
+
+
 def _store_gib(config: Mapping[str, Any], shape: Shape) -> float:
     rows = int(config["sets"].get("activation", 0)) + int(config["sets"].get("calibration", 0))
     layers = len(resolve_layers(config["capture"]["layers"], shape.n_layers, "capture.layers"))
@@ -168,7 +172,7 @@ def describe(config: Mapping[str, Any], stages: Sequence[str] = STAGES) -> str:
     sets = ", ".join(f"{k} {v}" for k, v in config["sets"].items())
     lines = [
         f"# Plan: {config['name']}",
-        f"model {config['model']['name']}: {shape.n_layers} layers, d_model {shape.d_model}, {shape.n_params / 1e9:.2f} B parameters (shape from {shape.source})",
+        f"model {config['model']['name']}: {shape.n_layers} layers, d_model {shape.d_model}, {_count(shape.n_params)} parameters (shape from {shape.source})",
         f"disjoint trial sets (seed {config['seed']}): {sets}; batch size {config['batch_size']}",
         "",
         markdown_table(table, float_format="{:.1f}"),
