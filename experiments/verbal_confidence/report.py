@@ -122,6 +122,9 @@ def behaviour_section(ctx: Context, rows: list[tuple[str, str, str, str]]) -> li
             e, a, n = calibration(column)
             rows.append((f"ECE, {label}", PAPER[f"{prefix}ece"][0], f"{_fmt(e)} (n = {n})", "behaviour"))
             rows.append((f"AUROC, {label}", PAPER[f"{prefix}auroc"][0], _fmt(a), "behaviour"))
+        elif prefix and f"{prefix}status" in ok:
+            why = ok[f"{prefix}status"].fillna("not run").str.slice(0, 40).value_counts().head(2).to_dict()
+            rows.append((f"ECE, {label}", PAPER[f"{prefix}ece"][0], f"n/a: no valid readout ({why})", "behaviour"))
     rows.append(("Mean answer log-prob as correctness score (AUROC)", PAPER["logprob_mean_auroc"][0], _fmt(_guarded(lambda: auroc(ok["logprob_mean"].astype(float), correct))), "behaviour"))
     cross = ok["confidence"].astype(float).to_numpy()
     same = ok["same_run_confidence"].astype(float).to_numpy()
