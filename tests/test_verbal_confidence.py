@@ -39,7 +39,7 @@ def test_every_stage_writes_its_table_figures_and_report(tiny_run):
     for table in ("trials", "behaviour", "capture", "steering", "patching", "patching_recovery", "noising", "swap", "ood", "blocking", "probes", "variance"):
         assert len(_read(tiny_run, table)), table
     figures = {p.stem for p in (tiny_run / "figures").glob("*.png")}
-    assert {"reliability", "steering", "patching", "noising", "swap", "blocking_minimal", "blocking_categorical", "probes_confidence", "variance_partition"} <= figures
+    assert {"reliability", "steering", "patching", "noising", "swap", "blocking_minimal", "blocking_categorical", "probes_confidence", "variance_partition", "variance_bars"} <= figures
     report = (tiny_run / "report.md").read_text()
     for key in ("accuracy", "ece", "steering_baseline", "patching_l25", "noising", "swap", "ood", "blocking_minimal", "blocking_categorical", "panl_unique"):
         assert PAPER[key][0] in report, key

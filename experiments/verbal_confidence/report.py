@@ -74,9 +74,12 @@ def _save(figure, path: Path) -> str:
 
 
 def _by_layer_figure(ctx: Context, name: str, summary: pd.DataFrame, value: str, ylabel: str, facet: str = "role", line: str = "condition", x: str = "layer") -> str:
+    """One panel per facet (at most four per row), one line per `line` value, SEM bars."""
     facets = list(dict.fromkeys(summary[facet]))
-    figure, axes = plt.subplots(1, len(facets), figsize=(3.6 * len(facets), 3.2), squeeze=False, sharey=True)
-    for axis, key in zip(axes[0], facets):
+    ncols = min(4, len(facets))
+    nrows = -(-len(facets) // ncols)
+    figure, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols + 2.2, 3.0 * nrows), squeeze=False, sharey=True)
+    for axis, key in zip(axes.flat, facets):
         for label, rows in summary[summary[facet] == key].groupby(line, sort=False):
             rows = rows.sort_values(x)
             sem = rows.get(f"{value}_sem")
@@ -85,9 +88,16 @@ def _by_layer_figure(ctx: Context, name: str, summary: pd.DataFrame, value: str,
         axis.set_title(ROLE_NAMES.get(key, str(key)))
         axis.set_xlabel(x)
         axis.grid(alpha=0.3)
-    axes[0][0].set_ylabel(ylabel)
-    axes[0][-1].legend(fontsize=7)
-    return _save(figure, ctx.run.figure_path(name))
+    for axis in list(axes.flat)[len(facets) :]:
+        axis.axis("off")
+    for row in axes:
+        row[0].set_ylabel(ylabel)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="center right", fontsize=7)
+    figure.tight_layout(rect=(0, 0, 1 - 2.0 / (3.6 * ncols + 2.2), 1))
+    figure.savefig(ctx.run.figure_path(name), dpi=110)
+    plt.close(figure)
+    return f"![{name}](figures/{name}.png)"
 
 
 def _peak(summary: pd.DataFrame, value: str, by: str = "role", x: str = "layer", largest: bool = True) -> str:
@@ -248,6 +258,16 @@ def decoding_section(ctx: Context, rows: list) -> list[str]:
             axis.legend(fontsize=7)
             axis.grid(alpha=0.3)
             out.append(_save(figure, ctx.run.figure_path("variance_partition")))
+            at_peak = variance[variance["layer"] == best["layer"]].set_index("baseline")
+            figure, axis = plt.subplots(figsize=(6, 3.5))
+            positions = np.arange(len(at_peak))
+            axis.bar(positions - 0.2, at_peak["r2_base"], width=0.4, label="R²_CV of the baseline")
+            axis.bar(positions + 0.2, at_peak["r2_unique"], width=0.4, label=f"PANL R²_unique (layer {int(best['layer'])})")
+            axis.set_xticks(positions, at_peak.index, rotation=30, ha="right")
+            axis.axhline(0, color="grey", linewidth=0.7)
+            axis.legend(fontsize=7)
+            out.append(_save(figure, ctx.run.figure_path("variance_bars")))
+            out.append(markdown_table(at_peak.reset_index()[["baseline", "r2_act", "r2_base", "r2_both", "r2_unique"]]))
         else:
             statuses = variance["status"].unique().tolist()
             rows.append(("PANL R²_unique beyond all six baselines (peak layer)", PAPER["panl_unique"][0], f"n/a ({'; '.join(statuses)})", "variance"))
