@@ -7,7 +7,7 @@ resumes at the batch it was on.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -69,7 +69,7 @@ def _labelled(table: pd.DataFrame, groups: pd.DataFrame) -> pd.DataFrame:
     return table.merge(groups[["trial_id", "group", "selected_by"]], on="trial_id", how="left")
 
 
-def _test_groups(ctx: Context, pool: pd.DataFrame, n_high: int, n_low: int, exclude: set[str] = frozenset()) -> pd.DataFrame:
+def _test_groups(ctx: Context, pool: pd.DataFrame, n_high: int, n_low: int, exclude: Iterable[str] = ()) -> pd.DataFrame:
     selection = ctx.config["selection"]
     high = ctx.select(pool, n_high, selection["high_classes"], highest=True, exclude=exclude).assign(group="high")
     low = ctx.select(pool, n_low, selection["low_classes"], highest=False, exclude=set(exclude) | set(high["trial_id"])).assign(group="low")
@@ -221,14 +221,14 @@ def swap(ctx: Context) -> pd.DataFrame:
     spec = ctx.config["swap"]
     roles, layers = list(spec["roles"]), ctx.layers("swap")
     pairs = ctx.run.part("swap", "pairs", lambda: swap_pairs(ctx))
+    all_ids = pairs["trial_id"].tolist()
+    donor_values = {(layer, role): ctx.activations(layer, role, pairs["donor"].tolist()) for layer in layers for role in roles}
     frames = []
     for regime, rows in pairs.groupby("regime", sort=False):
-        donors = rows["donor"].tolist()
         ids = rows["trial_id"].tolist()
-        donor_values = {(layer, role): ctx.activations(layer, role, donors) for layer in layers for role in roles}
 
-        def make_specs(batch: Batch, layer: int, role: str, condition: str, ids=ids, donor_values=donor_values):
-            return [Patch(layer, role, rows_of(batch, ids, donor_values[(layer, role)]))]
+        def make_specs(batch: Batch, layer: int, role: str, condition: str):
+            return [Patch(layer, role, rows_of(batch, all_ids, donor_values[(layer, role)]))]
 
         trials = ctx.trials(rows["recipient"], copy_suffix=[t.split("#", 1)[1] for t in ids])
         frames.append(sweep_parts(ctx, "swap", regime, trials, "categorical", make_specs, layers, roles, [regime]))

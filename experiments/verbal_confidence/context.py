@@ -8,7 +8,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -151,7 +150,3 @@ class Context:
         rest = pool[~pool["trial_id"].isin(by_class["trial_id"])].head(n - len(by_class)).assign(selected_by="rank")
         return pd.concat([by_class, rest])
 
-
-def nan_rows(values: torch.Tensor) -> np.ndarray:
-    """Which rows of [n, d] values hold any NaN."""
-    return torch.isnan(values).any(dim=1).numpy()

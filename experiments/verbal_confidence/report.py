@@ -54,16 +54,25 @@ def _fmt(value: float, spec: str = "{:.3f}") -> str:
     return "n/a" if value is None or not np.isfinite(value) else spec.format(value)
 
 
-def _r_and_r2(x: np.ndarray, y: np.ndarray) -> str:
-    """Pearson r and the 5-fold ridge R²_CV (α = 1) of y from x."""
-    keep = np.isfinite(x).all(axis=1) & np.isfinite(y) if x.ndim == 2 else np.isfinite(x) & np.isfinite(y)
-    x, y = x[keep], y[keep]
-    if target_problem(y, "ridge", 5) or len(y) < 5 or np.nanstd(x) == 0:
-        return "n/a (too few rows or no variance)"
+def _fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, int] | None:
+    """Pearson r (one feature; NaN for several), 5-fold ridge R²_CV (α = 1) of y from x, and n;
+    None when the rows cannot support it."""
     features = x if x.ndim == 2 else x[:, None]
+    keep = np.isfinite(features).all(axis=1) & np.isfinite(y)
+    features, y = features[keep], y[keep]
+    if target_problem(y, "ridge", 5) or np.nanstd(features) == 0:
+        return None
     r2 = cross_validate(features, y, kind="ridge", alpha=1.0).score
     r = np.corrcoef(features[:, 0], y)[0, 1] if features.shape[1] == 1 else np.nan
-    return f"r = {_fmt(r, '{:.2f}')}, R²_CV = {r2:.3f} (n = {len(y)})"
+    return float(r), float(r2), len(y)
+
+
+def _r_and_r2(x: np.ndarray, y: np.ndarray) -> str:
+    fit = _fit(x, y)
+    if fit is None:
+        return "n/a (too few rows or no variance)"
+    r, r2, n = fit
+    return f"r = {_fmt(r, '{:.2f}')}, R²_CV = {r2:.3f} (n = {n})"
 
 
 def _save(figure, path: Path) -> str:
@@ -141,7 +150,8 @@ def behaviour_section(ctx: Context, rows: list[tuple[str, str, str, str]]) -> li
     rows.append(("Log-prob (mean) vs cross-run confidence", PAPER["logprob_vs_cross_run"][0], _r_and_r2(ok["logprob_mean"].astype(float).to_numpy(), cross), "behaviour"))
     rows.append(("Log-prob (mean) vs same-run confidence", PAPER["logprob_vs_same_run"][0], _r_and_r2(ok["logprob_mean"].astype(float).to_numpy(), same), "behaviour"))
     rows.append(("Phase 0 vs Phase 1 confidence", PAPER["same_vs_cross_run"][0], _r_and_r2(same, cross), "behaviour"))
-    singles = ", ".join(f"{f} {_r_and_r2(ok[f'logprob_{f}'].astype(float).to_numpy(), cross).split('R²_CV = ')[-1].split(' ')[0]}" for f in FEATURES)
+    fits = {f: _fit(ok[f"logprob_{f}"].astype(float).to_numpy(), cross) for f in FEATURES}
+    singles = ", ".join(f"{f} {'n/a' if fit is None else f'{fit[1]:.3f}'}" for f, fit in fits.items())
     rows.append(("Single log-prob baselines, R²_CV of Phase-1 confidence", PAPER["single_baselines"][0], singles, "behaviour"))
     rows.append(("All six baselines, R²_CV", PAPER["all_baselines"][0], _r_and_r2(ok[[f"logprob_{f}" for f in FEATURES]].astype(float).to_numpy(), cross), "behaviour"))
 
