@@ -27,10 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import add_ratios, check_and_time, parser, report_head, setup, write_report  # noqa: E402
 from common import to_markdown as _markdown  # noqa: E402
 
-from interp.attention import LATER, edge_mask, layer_window  # noqa: E402
-from interp.interventions import BlockAttention, interventions  # noqa: E402
-from interp.readout import last_token_logits  # noqa: E402
-from interp.results import versions  # noqa: E402
+from interp.forward import last_token_logits  # noqa: E402
+from interp.interventions import LATER, BlockAttention, edge_mask, interventions, layer_window  # noqa: E402
+from interp.io import versions  # noqa: E402
 
 ROLES = ("panl", "confidence_colon")
 

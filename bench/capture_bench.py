@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import add_ratios, check_and_time, parser, report_head, setup, write_report  # noqa: E402
 from common import to_markdown as _markdown  # noqa: E402
 
-from interp.capture import capture  # noqa: E402
-from interp.results import versions  # noqa: E402
+from interp.forward import capture  # noqa: E402
+from interp.io import versions  # noqa: E402
 
 ROLES = ("panl", "confidence_colon")
 

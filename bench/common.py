@@ -14,8 +14,8 @@ from pathlib import Path
 import psutil
 import torch
 
+from interp.io import markdown_table
 from interp.models import tiny, wrap
-from interp.results import markdown_table
 
 SHAPES = {
     "qwen2.5-0.5b": dict(arch="Qwen2ForCausalLM", hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14, num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True, rope_theta=1e6),
@@ -90,8 +90,7 @@ def resolve_device(device: str | None, dtype: str | None) -> tuple[str, torch.dt
 
 def confidence_batch(lm, batch_size: int, roles: tuple[str, ...]):
     """A left-padded batch of Phase-1 prompts over the built-in trials, all `roles` resolved."""
-    from interp.prompts import CategoricalConfidenceTemplate
-    from interp.trials import demo_trials
+    from interp.tasks import CategoricalConfidenceTemplate, demo_trials
 
     trials = (demo_trials() * ((batch_size + 11) // 12))[:batch_size]
     batch = CategoricalConfidenceTemplate(strip_answer_punctuation=True).batch(trials, lm.tokenizer, chat=True, padding_side="left")

@@ -1,206 +1,56 @@
 """interp: mechanistic study of LLM confidence.
 
-Load a model (`load_model`), render prompts with named spans (`CategoricalConfidenceTemplate`),
-resolve named token roles per row (`tokenize`, `Batch`), capture activations at (layer, role)
-(`capture`, `capture_dataset`, `ActivationStore`), intervene for one forward pass
-(`interventions` with `Steer`, `Patch`, `MeanAblate`, `CorruptEmbeddings`, `BlockAttention`),
-read classes at the last prompt token (`class_readout`) and sweep grids (`sweep`). Datasets
-(`load_triviaqa`, ...), graders (`grade_triviaqa`, ...), the papers' templates
-(`interp.templates`) and greedy generation with log-probs (`generate`) are the shared task parts.
-Tiny offline models of the real architectures come from `interp.models.tiny`.
+Load a model (`load_model`), render trials with a paradigm's template into a `Batch` whose
+named token roles are resolved per row, capture activations at (layer, role) (`capture`,
+`capture_dataset` into an `ActivationStore`), intervene for one forward pass (`interventions`
+with `Steer`, `Patch`, `MeanAblate`, `CorruptEmbeddings`, `BlockAttention`), read the last
+prompt token with a `Readout`, and sweep grids (`sweep`). Everything else lives in its
+subpackage: `interp.models`, `interp.prompting`, `interp.tasks` (datasets, graders, the papers'
+templates), `interp.forward`, `interp.interventions`, `interp.readouts`, `interp.analysis`
+(probes, steering vectors, statistics), `interp.io` and `interp.pipeline`.
 """
 
-from interp.attention import LATER, layer_window
-from interp.capture import capture
-from interp.capture_dataset import capture_dataset
-from interp.interventions import (
-    EVERY_POSITION,
-    BlockAttention,
-    CorruptEmbeddings,
-    EmbeddingMeans,
-    InterventionRun,
-    MeanAblate,
-    Patch,
-    Steer,
-    embedding_means,
-    intervened_logits,
-    interventions,
-    spec_from_json,
-    spec_to_json,
-)
-from interp.datasets import (
-    build_mcq_from_triviaqa,
-    dedupe,
-    load_bigmath,
-    load_gsm8k,
-    load_mcq,
-    load_mmlu,
-    load_mnli,
-    load_triviaqa,
-    to_trials,
-)
-from interp.generation import Generation, generate, logprob_features, parse_confidence_class, parse_percent, parse_threshold_reply
-from interp.grading import Grade, grade_mcq, grade_mnli, grade_numeric, grade_triviaqa, grade_with_judge, hedges, normalize_answer
+from interp.errors import InterpError
+from interp.forward import capture, capture_dataset, generate, last_token_logits
+from interp.interventions import EVERY_POSITION, LATER, BlockAttention, CorruptEmbeddings, MeanAblate, Patch, Steer, embedding_means, intervened_logits, interventions, layer_window, spec_from_json, spec_to_json, sweep
+from interp.io import ActivationStore
 from interp.models import LM, load_model, tiny
-from interp.probes import CVResult, LinearProbe, cross_validate, evaluate_probes, probe_sweep, target_problem, train_probes
-from interp.prompts import CONFIDENCE_CLASSES, CategoricalConfidenceTemplate, ConfidenceClass, Rendered, Template, TemplateError
-from interp.readout import (
-    DIGIT_VALUES,
-    ClassReadout,
-    OODStats,
-    OptionReadout,
-    YesNoReadout,
-    class_readout,
-    fit_temperature,
-    last_token_logits,
-    natural_variation,
-    ood_stats,
-    option_readout,
-    yes_no_readout,
-)
-from interp.roles import After, Batch, Exact, Nth, PromptLast, Whole, first_token_ids, tokenize
-from interp.stats import (
-    auroc,
-    bootstrap_ci,
-    brier,
-    ece,
-    implicit_threshold,
-    mcnemar,
-    nested_logit,
-    paired_bootstrap_test,
-    parallel_mediation,
-    phase4_policy,
-    reliability,
-    sdt,
-    variance_partition,
-)
-from interp.steering import mean_difference, scale_to_norm, steering_vector
-from interp.store import ActivationStore
-from interp.matching import length_matched_donors, quantile_bins
-from interp.sweep import recovery, summarise, sweep
-from interp.templates import (
-    ALL_TEMPLATES,
-    ConfidencePhase0Template,
-    CorrectionTemplate,
-    MCQTemplate,
-    MinimalConfidenceTemplate,
-    NumericConfidenceTemplate,
-    ThresholdTemplate,
-    VerificationTemplate,
-)
-from interp.trials import Trial, assign_sets, demo_trials
+from interp.prompting import Batch, Template, Trial, tokenize
+from interp.readouts import ClassReadout, OptionReadout, Readout, YesNoReadout
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "EVERY_POSITION",
+    "LATER",
     "LM",
-    "load_model",
-    "tiny",
-    "Template",
-    "TemplateError",
-    "Rendered",
-    "CategoricalConfidenceTemplate",
-    "ConfidenceClass",
-    "CONFIDENCE_CLASSES",
+    "ActivationStore",
     "Batch",
-    "tokenize",
-    "first_token_ids",
-    "Exact",
-    "Nth",
-    "Whole",
-    "After",
-    "PromptLast",
+    "BlockAttention",
+    "ClassReadout",
+    "CorruptEmbeddings",
+    "InterpError",
+    "MeanAblate",
+    "OptionReadout",
+    "Patch",
+    "Readout",
+    "Steer",
+    "Template",
     "Trial",
-    "demo_trials",
-    "assign_sets",
+    "YesNoReadout",
+    "__version__",
     "capture",
     "capture_dataset",
-    "ActivationStore",
-    "last_token_logits",
-    "class_readout",
-    "ClassReadout",
-    "ood_stats",
-    "natural_variation",
-    "OODStats",
-    "interventions",
-    "intervened_logits",
-    "InterventionRun",
-    "Steer",
-    "Patch",
-    "MeanAblate",
-    "CorruptEmbeddings",
-    "EmbeddingMeans",
     "embedding_means",
-    "BlockAttention",
-    "LATER",
-    "EVERY_POSITION",
-    "layer_window",
-    "spec_to_json",
-    "spec_from_json",
-    "mean_difference",
-    "scale_to_norm",
-    "steering_vector",
-    "sweep",
-    "summarise",
-    "recovery",
-    "length_matched_donors",
-    "quantile_bins",
-    "load_triviaqa",
-    "load_mmlu",
-    "load_mnli",
-    "load_gsm8k",
-    "load_bigmath",
-    "load_mcq",
-    "build_mcq_from_triviaqa",
-    "dedupe",
-    "to_trials",
-    "Grade",
-    "normalize_answer",
-    "grade_triviaqa",
-    "grade_mcq",
-    "grade_mnli",
-    "grade_numeric",
-    "grade_with_judge",
-    "hedges",
-    "ALL_TEMPLATES",
-    "ConfidencePhase0Template",
-    "NumericConfidenceTemplate",
-    "MinimalConfidenceTemplate",
-    "VerificationTemplate",
-    "CorrectionTemplate",
-    "MCQTemplate",
-    "ThresholdTemplate",
-    "Generation",
     "generate",
-    "logprob_features",
-    "parse_confidence_class",
-    "parse_percent",
-    "parse_threshold_reply",
-    "DIGIT_VALUES",
-    "YesNoReadout",
-    "yes_no_readout",
-    "OptionReadout",
-    "option_readout",
-    "fit_temperature",
-    "LinearProbe",
-    "CVResult",
-    "cross_validate",
-    "probe_sweep",
-    "target_problem",
-    "train_probes",
-    "evaluate_probes",
-    "ece",
-    "brier",
-    "auroc",
-    "reliability",
-    "variance_partition",
-    "nested_logit",
-    "sdt",
-    "mcnemar",
-    "implicit_threshold",
-    "phase4_policy",
-    "bootstrap_ci",
-    "paired_bootstrap_test",
-    "parallel_mediation",
-    "__version__",
+    "intervened_logits",
+    "interventions",
+    "last_token_logits",
+    "layer_window",
+    "load_model",
+    "spec_from_json",
+    "spec_to_json",
+    "sweep",
+    "tiny",
+    "tokenize",
 ]

@@ -1,77 +1,68 @@
-"""`interp` command line: thin argument parsing over the library and the pipelines."""
+"""`interp` command line: thin argument parsing over the library and the pipelines.
+
+    interp run --list                                   the pipelines found in experiments/
+    interp run <pipeline> [--config FILE] [--stages a,b] [--dry-run] [--out DIR]
+    interp capture --model M --data FILE --layers 0-27 --out DIR
+    interp probe train|eval ...
+    interp tiny qwen2|gemma3|gemma3-mm
+
+Errors a user can fix (`interp.errors.InterpError`) print as one line and exit with status 2;
+anything else keeps its traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
-from interp.tasks import DATASETS
+from interp.errors import InterpError
 
-EXPERIMENTS = ("demo", "verbal-confidence")
-DEFAULT_CONFIGS = {"verbal-confidence": "tiny-qwen2.yaml"}
-"""Config used when --config is not given, in the experiment's own folder."""
+_DATASETS = ("triviaqa", "mmlu", "mnli", "gsm8k", "mcq", "jsonl")
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    """The shared config keys set on the command line."""
+    model = {key: value for key, value in (("name", args.model), ("dtype", args.dtype), ("device_map", args.device_map)) if value is not None}
+    out: dict = {"model": model} if model else {}
+    if args.raw:
+        out["chat"] = False
+    if args.batch_size is not None:
+        out["batch_size"] = args.batch_size
+    return out
 
 
 def _run(args: argparse.Namespace) -> int:
-    module = args.experiment.replace("-", "_")
-    pipeline = importlib.import_module(f"experiments.{module}")
-    if args.experiment == "demo":
-        if args.config or args.stages or args.dry_run:
-            raise ValueError("--config, --stages and --dry-run belong to the configured pipelines, not the demo")
-        folder = pipeline.run(
-            model=args.model, out=args.out or "data/runs/demo", chat=not args.raw, batch_size=args.batch_size, dtype=args.dtype, device_map=args.device_map
-        )
-    else:
-        from pathlib import Path
+    from interp.pipeline import find_pipeline, pipelines
 
-        config = args.config or Path(pipeline.__file__).parent / DEFAULT_CONFIGS[args.experiment]
-        result = pipeline.run(config, stages=args.stages, out=args.out, dry_run=args.dry_run)
-        if args.dry_run:
-            print(result)
-            return 0
-        folder = result
-    print(f"results: {folder}")
+    if args.list or args.pipeline is None:
+        found = pipelines()
+        width = max((len(name) for name in found), default=0)
+        for name, pipeline in found.items():
+            print(f"{name:<{width}}  {pipeline.description}")
+        return 0
+    pipeline = find_pipeline(args.pipeline)
+    config = pipeline.load_config(args.config, _overrides(args) or None)
+    result = pipeline.run(config, stages=args.stages, out=args.out, dry_run=args.dry_run, allow_mixed_code=args.allow_mixed_code)
+    print(result if args.dry_run else f"results: {result}")
     return 0
 
 
-def parse_layers(text: str) -> list[int]:
-    """ "0-27" or "0,5,10-12" → sorted layer list."""
-    layers: set[int] = set()
-    for part in text.split(","):
-        part = part.strip()
-        try:
-            if "-" in part:
-                low, high = (int(x) for x in part.split("-", 1))
-                if low > high:
-                    raise ValueError
-                layers.update(range(low, high + 1))
-            elif part:
-                layers.add(int(part))
-        except ValueError:
-            raise ValueError(f"--layers: cannot read {part!r} (use e.g. 0-27 or 0,5,10-12)") from None
-    if not layers:
-        raise ValueError("--layers is empty")
-    return sorted(layers)
-
-
 def _capture(args: argparse.Namespace) -> int:
-    from interp.capture_dataset import capture_dataset
+    from interp.forward import capture_dataset
     from interp.models import load_model, resolve_dtype
-    from interp.prompts import CategoricalConfidenceTemplate
-    from interp.tasks import load_trials
+    from interp.pipeline import parse_layers
+    from interp.tasks import CategoricalConfidenceTemplate, load_trials
 
     trials = load_trials(args.data, args.dataset)
     if args.limit is not None:
         trials = trials[: args.limit]
     lm = load_model(args.model, dtype=args.model_dtype, device_map=args.device_map)
-    layers = parse_layers(args.layers)
     store = capture_dataset(
         lm,
         trials,
         CategoricalConfidenceTemplate(),
-        layers=layers,
+        layers=parse_layers(args.layers, lm.n_layers, "--layers"),
         roles=[r.strip() for r in args.roles.split(",") if r.strip()],
         out=args.out,
         batch_size=args.batch_size,
@@ -86,9 +77,9 @@ def _capture(args: argparse.Namespace) -> int:
 
 
 def _probe_train(args: argparse.Namespace) -> int:
-    from interp.probes import read_labels, train_probes
-    from interp.results import markdown_table
-    from interp.store import ActivationStore
+    from interp.analysis import read_labels, train_probes
+    from interp.io import ActivationStore, markdown_table
+    from interp.pipeline import parse_layers
 
     store = ActivationStore(args.store)
     table = train_probes(
@@ -97,7 +88,7 @@ def _probe_train(args: argparse.Namespace) -> int:
         args.target,
         args.out,
         kind=args.kind,
-        layers=parse_layers(args.layers) if args.layers else None,
+        layers=parse_layers(args.layers, what="--layers") if args.layers else None,
         roles=[r.strip() for r in args.roles.split(",")] if args.roles else None,
         cv=args.cv,
         groups=args.groups,
@@ -113,17 +104,15 @@ def _probe_train(args: argparse.Namespace) -> int:
 def _probe_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from interp.probes import evaluate_probes, read_labels
-    from interp.results import markdown_table
-    from interp.store import ActivationStore
+    from interp.analysis import evaluate_probes, read_labels
+    from interp.io import ActivationStore, atomic_write, markdown_table, write_parquet
 
     store = ActivationStore(args.store)
     labels = read_labels(args.labels, store) if args.target else None
     predictions, scores = evaluate_probes(args.probe, store, labels, args.target)
     out = Path(args.out or Path(args.probe) / "eval")
-    out.mkdir(parents=True, exist_ok=True)
-    predictions.to_parquet(out / "predictions.parquet")
-    scores.to_csv(out / "scores.csv", index=False)
+    write_parquet(predictions, out / "predictions.parquet")
+    atomic_write(out / "scores.csv", scores.to_csv(index=False).encode())
     print(markdown_table(scores))
     print(f"predictions and scores: {out}")
     return 0
@@ -137,27 +126,29 @@ def _tiny(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="interp", description=__doc__)
+    parser = argparse.ArgumentParser(prog="interp", description="Mechanistic study of LLM confidence: pipelines, capture, probes.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run an experiment pipeline and write a results directory")
-    run.add_argument("experiment", choices=EXPERIMENTS)
-    run.add_argument("--config", default=None, help="pipeline config YAML (verbal-confidence; default: its tiny-qwen2.yaml)")
+    run = sub.add_parser("run", help="run a pipeline and write a results directory (--list shows the pipelines)")
+    run.add_argument("pipeline", nargs="?", help="e.g. verbal-confidence (see --list)")
+    run.add_argument("--list", action="store_true", help="list the pipelines with their descriptions")
+    run.add_argument("--config", default=None, help="pipeline config YAML (default: the pipeline's own default config)")
     run.add_argument("--stages", default=None, help="comma-separated stages to run (default: all; finished ones are skipped)")
     run.add_argument("--dry-run", action="store_true", help="print the plan (trials, layers, roles, forward passes, GPU memory/time) and exit")
-    run.add_argument("--model", default="tiny-qwen2", help="demo: local folder, hub id, or tiny-qwen2 / tiny-gemma3 / tiny-gemma3-mm")
-    run.add_argument("--out", default=None, help="results folder (default data/runs/<experiment>[/<config name>])")
-    run.add_argument("--raw", action="store_true", help="render prompts without the chat template")
-    run.add_argument("--batch-size", type=int, default=4)
-    run.add_argument("--dtype", default=None, help="bf16 / fp32 (default: bf16 on CUDA, fp32 on CPU)")
-    run.add_argument("--device-map", default=None, help='e.g. "auto" to spread a large model over GPUs')
+    run.add_argument("--out", default=None, help="results folder (default data/runs/<pipeline>/<config name>)")
+    run.add_argument("--allow-mixed-code", action="store_true", help="resume over parts committed by other code (the report lists them)")
+    run.add_argument("--model", default=None, help="override model.name: local folder, hub id, or tiny-qwen2 / tiny-gemma3 / tiny-gemma3-mm")
+    run.add_argument("--raw", action="store_true", help="override chat: render prompts without the chat template")
+    run.add_argument("--batch-size", type=int, default=None, help="override batch_size")
+    run.add_argument("--dtype", default=None, help="override model.dtype: bf16 / fp32 (default: bf16 on CUDA, fp32 on CPU)")
+    run.add_argument("--device-map", default=None, help='override model.device_map, e.g. "auto" to spread a large model over GPUs')
     run.set_defaults(handler=_run)
 
     cap = sub.add_parser("capture", help="capture activations at (layer, role) for a dataset into a store")
     cap.add_argument("--model", required=True, help="local folder, hub id, or tiny-qwen2 / tiny-gemma3 / tiny-gemma3-mm")
-    cap.add_argument("--data", required=True, help="JSON Lines file of trials")
-    cap.add_argument("--dataset", default="triviaqa", choices=DATASETS)
-    cap.add_argument("--layers", required=True, help="e.g. 0-27 or 0,5,10-12")
+    cap.add_argument("--data", required=True, help="dataset file or folder")
+    cap.add_argument("--dataset", default="triviaqa", choices=_DATASETS)
+    cap.add_argument("--layers", required=True, help="e.g. all, 0-27 or 0,5,10-12")
     cap.add_argument("--roles", default="panl,confidence_colon", help="comma-separated single-token roles")
     cap.add_argument("--site", default="resid_post", choices=("resid_pre", "resid_post", "attn_out", "mlp_out"))
     cap.add_argument("--out", required=True, help="store folder; rerun with the same arguments to resume")
@@ -205,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ValueError, OSError, KeyError) as error:
+    except InterpError as error:
         print(f"interp: error: {error}", file=sys.stderr)
         return 2
 

@@ -11,11 +11,15 @@ import os
 from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
+# MKL's native (AVX-512) kernels round differently with the memory alignment of their inputs, so
+# two identical CPU forwards in one process can differ by ~1e-4 in a logit; the AVX2 branch is
+# bitwise reproducible. Set before torch loads MKL (see README, "Determinism").
+os.environ.setdefault("MKL_CBWR", "AVX2")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
 
-from interp.trials import Trial  # noqa: E402
+from interp.prompting import Trial  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("INTERP_SHARED", REPO.parent / "shared"))

@@ -4,50 +4,50 @@ minimal 0–9 variants on the behaviour set. Writes trials.parquet and behaviour
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pandas as pd
 from tqdm.auto import tqdm
 
-from experiments.verbal_confidence.config import data_path
-from experiments.verbal_confidence.context import LABELS, MIDPOINTS, Context
-from interp.datasets import dedupe, load_triviaqa
-from interp.generation import FEATURES, generate, parse_confidence_class, parse_percent
-from interp.grading import grade_triviaqa
-from interp.readout import DIGIT_VALUES, class_readout, last_token_logits
-from interp.roles import Batch
-from interp.trials import Trial, assign_sets
+from experiments.verbal_confidence.context import LABELS, VerbalConfidenceContext
+from interp.errors import ConfigError, DatasetError
+from interp.forward import FEATURES, generate, last_token_logits
+from interp.pipeline import resolve_path
+from interp.prompting import Batch, Trial
+from interp.tasks import assign_sets, dedupe, grade_triviaqa, hedges, load_triviaqa, parse_confidence_class, parse_percent
 
 
-def load_rows(ctx: Context) -> pd.DataFrame:
+def load_rows(ctx: VerbalConfidenceContext) -> pd.DataFrame:
     """The dataset rows (local file, else the hub when `data.hub`), deduplicated, with a `set`
     column from disjoint seeded sets over the rows whose status is ok."""
-    spec = ctx.config["data"]
-    if spec["dataset"] != "triviaqa":
-        raise ValueError(f"data.dataset: the verbal-confidence pipeline reads triviaqa, not {spec['dataset']!r}")
-    path = data_path(ctx.config)
+    spec = ctx.config.data
+    if spec.dataset != "triviaqa":
+        raise ConfigError(f"data.dataset: the verbal-confidence pipeline reads triviaqa, not {spec.dataset!r}")
+    path = resolve_path(spec.path)
     if path is not None and path.exists():
         rows = load_triviaqa(path, on_error="status")
-    elif spec["hub"]:
+    elif spec.hub:
         rows = load_triviaqa(None, on_error="status")
     else:
-        raise FileNotFoundError(f"data.path {path} does not exist and data.hub is off")
-    if spec["limit"] is not None:
-        rows = rows.head(int(spec["limit"]))
+        raise DatasetError(f"data.path {path} does not exist and data.hub is off")
+    if spec.limit is not None:
+        rows = rows.head(int(spec.limit))
     rows = dedupe(rows).reset_index(drop=True)
     ok = rows["status"] == "ok"
-    sets = assign_sets(rows.loc[ok, "id"].tolist(), ctx.config["sets"], seed=ctx.seed)
+    sets = assign_sets(rows.loc[ok, "id"].tolist(), asdict(ctx.config.sets), seed=ctx.seed)
     rows["set"] = [sets.get(i, "excluded") for i in rows["id"]]
     return rows
 
 
-def run(ctx: Context) -> pd.DataFrame:
+def run(ctx: VerbalConfidenceContext) -> pd.DataFrame:
     rows = ctx.run.part("behaviour", "trials", lambda: load_rows(ctx))
     ctx.run.write_table("trials", rows)
-    used = rows[rows["set"].isin(list(ctx.config["sets"]))]
+    used = rows[rows["set"].isin(list(asdict(ctx.config.sets)))]
     trials = [
         Trial(id=r.id, question=r.question, gold=r.gold, aliases=tuple(r.aliases or ()), metadata={"set": r.set})
         for r in used.itertuples(index=False)
     ]
-    size = max(1, int(ctx.config["batch_size"])) * 8
+    size = max(1, int(ctx.config.batch_size)) * 8
     chunks = [trials[k : k + size] for k in range(0, len(trials), size)]
     parts = [
         ctx.run.part("behaviour", f"chunk-{k:05d}", lambda chunk=chunk: _chunk(ctx, chunk))
@@ -58,7 +58,7 @@ def run(ctx: Context) -> pd.DataFrame:
     return table
 
 
-def _chunk(ctx: Context, trials: list[Trial]) -> pd.DataFrame:
+def _chunk(ctx: VerbalConfidenceContext, trials: list[Trial]) -> pd.DataFrame:
     """Phase 0 and Phase 1 (and the variants, for the behaviour set) of one chunk of trials."""
     records = {
         t.id: {"trial_id": t.id, "set": t.metadata["set"], "question": t.question, "gold": t.gold, "aliases": list(t.aliases), "status": "ok"}
@@ -68,17 +68,18 @@ def _chunk(ctx: Context, trials: list[Trial]) -> pd.DataFrame:
     for trial_id, why in failed.items():
         records[trial_id]["status"] = why
     by_id = {t.id: t for t in trials}
-    for gen in generate(ctx.lm, batches, max_new_tokens=int(ctx.config["behaviour"]["max_new_tokens"]), progress=False):
+    for gen in generate(ctx.lm, batches, max_new_tokens=int(ctx.config.behaviour.max_new_tokens), progress=False):
         record = records[gen.trial_id]
         same_run, same_status = parse_confidence_class(gen.after_answer)
         grade = grade_triviaqa(gen.answer, by_id[gen.trial_id].aliases) if gen.answer else None
+        hedged = hedges(gen.answer)
         record.update(
             phase0_text=gen.text,
             phase0_status=gen.status,
             answer=gen.answer,
             answer_generated_tokens=len(gen.answer_logprobs),
-            hedges=", ".join(gen.hedges),
-            correct=None if grade is None or grade.correct is None else bool(grade.correct and not gen.hedges),
+            hedges=", ".join(hedged),
+            correct=None if grade is None or grade.correct is None else bool(grade.correct and not hedged),
             grade_status=None if grade is None else grade.status,
             same_run_class=same_run.label if same_run else None,
             same_run_confidence=same_run.midpoint if same_run else None,
@@ -91,9 +92,9 @@ def _chunk(ctx: Context, trials: list[Trial]) -> pd.DataFrame:
             record["status"] = f"grade: {grade.status}"
     answered = [Trial(id=t.id, question=t.question, answer=records[t.id]["answer"], gold=t.gold, aliases=t.aliases) for t in trials if records[t.id]["status"] == "ok"]
     _phase1(ctx, answered, records)
-    if ctx.config["behaviour"]["numeric"]:
+    if ctx.config.behaviour.numeric:
         _numeric(ctx, [t for t in answered if by_id[t.id].metadata["set"] == "behaviour"], records)
-    if ctx.config["behaviour"]["minimal"]:
+    if ctx.config.behaviour.minimal:
         _minimal(ctx, [t for t in answered if by_id[t.id].metadata["set"] == "behaviour"], records)
     table = pd.DataFrame(list(records.values()))
     for name in ("answer", "phase0_text", "correct", "confidence", "numeric_confidence", "minimal_confidence", *(f"logprob_{f}" for f in FEATURES)):
@@ -107,12 +108,12 @@ def _lengths(batch: Batch, row: int, span: str) -> int:
     return end - start if start >= 0 else -1
 
 
-def _phase1(ctx: Context, trials: list[Trial], records: dict) -> None:
+def _phase1(ctx: VerbalConfidenceContext, trials: list[Trial], records: dict) -> None:
     batches, failed = ctx.batches(trials, "categorical")
     for trial_id, why in failed.items():
         records[trial_id]["status"] = f"phase1 {why}"
     for batch in batches:
-        readout = class_readout(last_token_logits(ctx.lm, batch), ctx.class_ids, MIDPOINTS)
+        readout = ctx.readout("categorical").scores(last_token_logits(ctx.lm, batch))
         statuses = batch.status()
         for row, trial_id in enumerate(batch.trial_ids):
             record = records[trial_id]
@@ -129,22 +130,22 @@ def _phase1(ctx: Context, trials: list[Trial], records: dict) -> None:
             )
 
 
-def _numeric(ctx: Context, trials: list[Trial], records: dict) -> None:
+def _numeric(ctx: VerbalConfidenceContext, trials: list[Trial], records: dict) -> None:
     batches, failed = ctx.batches(trials, "numeric")
     for trial_id, why in failed.items():
         records[trial_id]["numeric_status"] = why
-    steps = int(ctx.config["behaviour"]["numeric_max_new_tokens"])
+    steps = int(ctx.config.behaviour.numeric_max_new_tokens)
     for gen in generate(ctx.lm, batches, max_new_tokens=steps, progress=False):
         value, status = parse_percent(gen.text)
         records[gen.trial_id].update(numeric_text=gen.text, numeric_status=status, numeric_confidence=None if value is None else value / 100)
 
 
-def _minimal(ctx: Context, trials: list[Trial], records: dict) -> None:
+def _minimal(ctx: VerbalConfidenceContext, trials: list[Trial], records: dict) -> None:
     batches, failed = ctx.batches(trials, "minimal")
     for trial_id, why in failed.items():
         records[trial_id]["minimal_status"] = why
     for batch in batches:
-        readout = class_readout(last_token_logits(ctx.lm, batch), ctx.digit_ids, DIGIT_VALUES)
+        readout = ctx.readout("minimal").scores(last_token_logits(ctx.lm, batch))
         resolved = batch.ok(["confidence_colon"])
         for row, trial_id in enumerate(batch.trial_ids):
             ok = bool(resolved[row])

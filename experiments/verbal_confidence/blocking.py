@@ -8,12 +8,9 @@ from typing import Any
 
 import pandas as pd
 
-from experiments.verbal_confidence.causal import sweep_parts
-from experiments.verbal_confidence.config import resolve_layers
-from experiments.verbal_confidence.context import Context
-from interp.attention import LATER, layer_window
-from interp.interventions import BlockAttention
-from interp.roles import Batch
+from experiments.verbal_confidence.context import VerbalConfidenceContext
+from interp.interventions import LATER, BlockAttention, layer_window
+from interp.prompting import Batch
 
 QA = ("question", "answer")
 
@@ -39,20 +36,20 @@ CATEGORICAL_EDGES: dict[str, dict[str, Any]] = {
 }
 
 
-def run(ctx: Context) -> pd.DataFrame:
-    spec = ctx.config["blocking"]
+def run(ctx: VerbalConfidenceContext) -> pd.DataFrame:
+    spec = ctx.config.blocking
     n_layers = ctx.n_layers
-    centres = resolve_layers(spec["centres"], n_layers, "blocking.centres")
-    width = int(spec["width"])
+    centres = ctx.layers("blocking", "centres")
+    width = int(spec.width)
     pool = ctx.eligible("activation")
     frames = []
-    for prompt, edges, n in (("minimal", MINIMAL_EDGES, spec["n_minimal"]), ("categorical", CATEGORICAL_EDGES, spec["n_categorical"])):
+    for prompt, edges, n in (("minimal", MINIMAL_EDGES, spec.n_minimal), ("categorical", CATEGORICAL_EDGES, spec.n_categorical)):
 
         def make_specs(batch: Batch, centre: int, edge: str, condition: str, edges=edges):
             return [BlockAttention(layers=layer_window(centre, n_layers, width), **edges[edge])]
 
         trials = ctx.trials(pool["trial_id"].head(int(n)))
-        table = sweep_parts(ctx, "blocking", prompt, trials, prompt, make_specs, centres, list(edges), ["blocked"])
+        table = ctx.sweep_parts("blocking", prompt, trials, prompt, make_specs, centres, list(edges), ["blocked"])
         frames.append(table.assign(prompt=prompt).rename(columns={"layer": "centre", "role": "edge"}))
     table = pd.concat(frames, ignore_index=True)
     ctx.run.write_table("blocking", table)

@@ -3,55 +3,22 @@ headline number of verbal_confidence.md §7 beside ours."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from experiments.verbal_confidence.causal import ood_layer
-from experiments.verbal_confidence.config import STAGES
-from experiments.verbal_confidence.context import Context
+from experiments.verbal_confidence.context import VerbalConfidenceContext
 from experiments.verbal_confidence.paper import PAPER
-from interp.generation import FEATURES
-from interp.probes import cross_validate, plot_scores, target_problem
-from interp.results import markdown_table
-from interp.stats import auroc, ece, reliability
-from interp.sweep import summarise
-
-ROLE_NAMES = {
-    "panl": "PANL",
-    "panl_plus_1": "PANL+1",
-    "confidence_colon": "CC",
-    "format_confidence_colon": "FCC",
-    "answer_first_token": "first A",
-    "last_answer_token": "last A",
-    "answer_colon": "AC",
-    "question_third_token": "QTT",
-}
-
-
-def _table(ctx: Context, name: str) -> pd.DataFrame | None:
-    path = ctx.run.path / f"{name}.parquet"
-    return pd.read_parquet(path) if path.exists() else None
-
-
-def _guarded(compute: Callable[[], float]) -> float:
-    """A statistic, or NaN where the data cannot give one (e.g. AUROC with one class)."""
-    try:
-        value = compute()
-    except ValueError:
-        return float("nan")
-    return float(value)
-
-
-def _fmt(value: float, spec: str = "{:.3f}") -> str:
-    return "n/a" if value is None or not np.isfinite(value) else spec.format(value)
+from interp.analysis import cross_validate, target_problem
+from interp.analysis.stats import auroc, ece, reliability
+from interp.forward import FEATURES
+from interp.io import by_layer_figure, markdown_table, plot_scores, save_figure
+from interp.pipeline.report import ROLE_LABELS, code_section, comparison_section, fmt, guarded, peak, stage_times_section, table_or_none
+from interp.readouts import CLASS_METRICS
 
 
 def _fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, int] | None:
@@ -72,56 +39,22 @@ def _r_and_r2(x: np.ndarray, y: np.ndarray) -> str:
     if fit is None:
         return "n/a (too few rows or no variance)"
     r, r2, n = fit
-    return f"r = {_fmt(r, '{:.2f}')}, R²_CV = {r2:.3f} (n = {n})"
+    return f"r = {fmt(r, '{:.2f}')}, R²_CV = {r2:.3f} (n = {n})"
 
 
 def _save(figure, path: Path) -> str:
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path)
     return f"![{path.stem}](figures/{path.name})"
 
 
-def _by_layer_figure(ctx: Context, name: str, summary: pd.DataFrame, value: str, ylabel: str, facet: str = "role", line: str = "condition", x: str = "layer") -> str:
-    """One panel per facet (at most four per row), one line per `line` value, SEM bars."""
-    facets = list(dict.fromkeys(summary[facet]))
-    ncols = min(4, len(facets))
-    nrows = -(-len(facets) // ncols)
-    figure, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols + 2.2, 3.0 * nrows), squeeze=False, sharey=True)
-    for axis, key in zip(axes.flat, facets):
-        for label, rows in summary[summary[facet] == key].groupby(line, sort=False):
-            rows = rows.sort_values(x)
-            sem = rows.get(f"{value}_sem")
-            axis.errorbar(rows[x], rows[value], yerr=None if sem is None else sem.fillna(0), marker="o", markersize=3, capsize=2, label=str(label))
-        axis.axhline(0, color="grey", linewidth=0.7)
-        axis.set_title(ROLE_NAMES.get(key, str(key)))
-        axis.set_xlabel(x)
-        axis.grid(alpha=0.3)
-    for axis in list(axes.flat)[len(facets) :]:
-        axis.axis("off")
-    for row in axes:
-        row[0].set_ylabel(ylabel)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="center right", fontsize=7)
-    figure.tight_layout(rect=(0, 0, 1 - 2.0 / (3.6 * ncols + 2.2), 1))
-    figure.savefig(ctx.run.figure_path(name), dpi=110)
-    plt.close(figure)
+def _by_layer_figure(ctx: VerbalConfidenceContext, name: str, summary: pd.DataFrame, value: str, ylabel: str, facet: str = "role", line: str = "condition", x: str = "layer") -> str:
+    """One panel per facet, one line per `line` value, SEM bars; the markdown that shows it."""
+    by_layer_figure(summary, value, ylabel, ctx.run.figure_path(name), facet=facet, line=line, x=x, titles=ROLE_LABELS)
     return f"![{name}](figures/{name}.png)"
 
 
-def _peak(summary: pd.DataFrame, value: str, by: str = "role", x: str = "layer", largest: bool = True) -> str:
-    parts = []
-    for key, rows in summary.groupby(by, sort=False):
-        rows = rows.dropna(subset=[value])
-        if rows.empty:
-            continue
-        best = rows.loc[rows[value].idxmax() if largest else rows[value].idxmin()]
-        parts.append(f"{ROLE_NAMES.get(key, key)} {best[value]:+.3f} at {x} {int(best[x])}")
-    return "; ".join(parts) or "n/a"
-
-
-def behaviour_section(ctx: Context, rows: list[tuple[str, str, str, str]]) -> list[str]:
-    table = _table(ctx, "behaviour")
+def behaviour_section(ctx: VerbalConfidenceContext, rows: list[tuple[str, str, str, str]]) -> list[str]:
+    table = table_or_none(ctx.run, "behaviour")
     if table is None:
         return []
     counts = table.groupby(["set", "status"]).size().rename("trials").reset_index()
@@ -132,19 +65,19 @@ def behaviour_section(ctx: Context, rows: list[tuple[str, str, str, str]]) -> li
     def calibration(column: str) -> tuple[float, float, int]:
         valid = ok[ok[column].notna()]
         conf, corr = valid[column].astype(float).to_numpy(), valid["correct"].astype(float).to_numpy()
-        return _guarded(lambda: ece(conf, corr)), _guarded(lambda: auroc(conf, corr)), len(valid)
+        return guarded(lambda: ece(conf, corr)), guarded(lambda: auroc(conf, corr)), len(valid)
 
     accuracy = float(np.nanmean(correct)) if len(correct) else float("nan")
-    rows.append(("Accuracy", PAPER["accuracy"][0], f"{_fmt(accuracy, '{:.1%}')} (n = {len(ok)})", "behaviour"))
+    rows.append(("Accuracy", PAPER["accuracy"][0], f"{fmt(accuracy, '{:.1%}')} (n = {len(ok)})", "behaviour"))
     for prefix, column, label in (("", "confidence", "categorical"), ("numeric_", "numeric_confidence", "numeric 0–100"), ("minimal_", "minimal_confidence", "minimal 0–9")):
         if column in ok and ok[column].notna().any():
             e, a, n = calibration(column)
-            rows.append((f"ECE, {label}", PAPER[f"{prefix}ece"][0], f"{_fmt(e)} (n = {n})", "behaviour"))
-            rows.append((f"AUROC, {label}", PAPER[f"{prefix}auroc"][0], _fmt(a), "behaviour"))
+            rows.append((f"ECE, {label}", PAPER[f"{prefix}ece"][0], f"{fmt(e)} (n = {n})", "behaviour"))
+            rows.append((f"AUROC, {label}", PAPER[f"{prefix}auroc"][0], fmt(a), "behaviour"))
         elif prefix and f"{prefix}status" in ok:
             why = ok[f"{prefix}status"].fillna("not run").str.slice(0, 40).value_counts().head(2).to_dict()
             rows.append((f"ECE, {label}", PAPER[f"{prefix}ece"][0], f"n/a: no valid readout ({why})", "behaviour"))
-    rows.append(("Mean answer log-prob as correctness score (AUROC)", PAPER["logprob_mean_auroc"][0], _fmt(_guarded(lambda: auroc(ok["logprob_mean"].astype(float), correct))), "behaviour"))
+    rows.append(("Mean answer log-prob as correctness score (AUROC)", PAPER["logprob_mean_auroc"][0], fmt(guarded(lambda: auroc(ok["logprob_mean"].astype(float), correct))), "behaviour"))
     cross = ok["confidence"].astype(float).to_numpy()
     same = ok["same_run_confidence"].astype(float).to_numpy()
     rows.append(("Log-prob (mean) vs cross-run confidence", PAPER["logprob_vs_cross_run"][0], _r_and_r2(ok["logprob_mean"].astype(float).to_numpy(), cross), "behaviour"))
@@ -172,48 +105,48 @@ def behaviour_section(ctx: Context, rows: list[tuple[str, str, str, str]]) -> li
     return out
 
 
-def sweep_section(ctx: Context, stage: str, rows: list, title: str) -> list[str]:
-    table = _table(ctx, stage)
+def sweep_section(ctx: VerbalConfidenceContext, stage: str, rows: list, title: str) -> list[str]:
+    table = table_or_none(ctx.run, stage)
     if table is None or table.empty:
         return []
-    summary = summarise(table, by=("centre", "edge", "condition") if stage == "blocking" else ("layer", "role", "condition"))
+    summary = CLASS_METRICS.summarise(table, by=("centre", "edge", "condition") if stage == "blocking" else ("layer", "role", "condition"))
     statuses = table["status"].value_counts().to_dict()
     out = [f"## {title}", "", f"Rows by status: {statuses}.", ""]
     if stage == "steering":
         out.append(_by_layer_figure(ctx, "steering", summary, "delta_confidence", "Δ confidence"))
         clean = table.drop_duplicates("trial_id")["clean_confidence"].mean()
-        rows.append(("Steering baseline confidence", PAPER["steering_baseline"][0], f"{_fmt(clean)} (n = {table['trial_id'].nunique()})", "steering"))
+        rows.append(("Steering baseline confidence", PAPER["steering_baseline"][0], f"{fmt(clean)} (n = {table['trial_id'].nunique()})", "steering"))
         strongest = max(summary["condition"], key=lambda c: float(c.rsplit("_", 1)[1]))
         alpha = strongest.rsplit("_", 1)[1]
         up = summary[summary["condition"] == f"toward_high_{alpha}"]
         down = summary[summary["condition"] == f"toward_low_{alpha}"]
-        rows.append(("Steering toward high: peak Δconfidence per role", PAPER["steering_layers"][0], f"α = {alpha}: {_peak(up, 'delta_confidence')}", "steering"))
-        rows.append(("Steering toward low: largest drop per role", PAPER["steering_size"][0], f"α = {alpha}: {_peak(down, 'delta_confidence', largest=False)}", "steering"))
+        rows.append(("Steering toward high: peak Δconfidence per role", PAPER["steering_layers"][0], f"α = {alpha}: {peak(up, 'delta_confidence')}", "steering"))
+        rows.append(("Steering toward low: largest drop per role", PAPER["steering_size"][0], f"α = {alpha}: {peak(down, 'delta_confidence', largest=False)}", "steering"))
     elif stage == "patching":
         corrupt = table[table["condition"] == "corrupt"]
-        recovery = _table(ctx, "patching_recovery")
+        recovery = table_or_none(ctx.run, "patching_recovery")
         rows.append(
             (
                 "Corrupted baseline",
                 PAPER["corrupted"][0],
-                f"confidence {_fmt(corrupt['confidence'].mean())}, LD {_fmt(corrupt['logit_diff'].mean())}, change {_fmt(corrupt['changed'].mean(), '{:.0%}')}",
+                f"confidence {fmt(corrupt['confidence'].mean())}, LD {fmt(corrupt['logit_diff'].mean())}, change {fmt(corrupt['changed'].mean(), '{:.0%}')}",
                 "patching",
             )
         )
         if recovery is not None and not recovery.empty:
             out.append(_by_layer_figure(ctx, "patching", recovery.assign(condition="confidence recovery %"), "recovery_confidence", "recovery %"))
-            rows.append(("Patching: peak confidence recovery per role", PAPER["patching_peaks"][0], _peak(recovery, "recovery_confidence"), "patching"))
+            rows.append(("Patching: peak confidence recovery per role", PAPER["patching_peaks"][0], peak(recovery, "recovery_confidence"), "patching"))
             at = ood_layer(ctx)
             here = recovery[recovery["layer"] == at].set_index("role")["recovery_confidence"]
-            rows.append((f"Patching at layer {at} (40% depth), confidence recovery", PAPER["patching_l25"][0], ", ".join(f"{ROLE_NAMES.get(r, r)} {v:.1f}%" for r, v in here.items()) or "n/a", "patching"))
+            rows.append((f"Patching at layer {at} (40% depth), confidence recovery", PAPER["patching_l25"][0], ", ".join(f"{ROLE_LABELS.get(r, r)} {v:.1f}%" for r, v in here.items()) or "n/a", "patching"))
             out.append(markdown_table(recovery[["layer", "role", "n", "recovery_confidence", "recovery_logit_diff", "recovery_change_rate"]]))
     elif stage == "noising":
         out.append(_by_layer_figure(ctx, "noising", summary, "change_rate", "change rate"))
-        rows.append(("Noising: peak change rate per role", PAPER["noising"][0], _peak(summary, "change_rate"), "noising"))
+        rows.append(("Noising: peak change rate per role", PAPER["noising"][0], peak(summary, "change_rate"), "noising"))
     elif stage == "swap":
         out.append(_by_layer_figure(ctx, "swap", summary, "delta_confidence", "Δ confidence"))
         cross = summary[summary["condition"] == "high_to_low"]
-        rows.append(("Swap high donor → low recipient: peak Δconfidence per role", PAPER["swap"][0], _peak(cross, "delta_confidence"), "swap"))
+        rows.append(("Swap high donor → low recipient: peak Δconfidence per role", PAPER["swap"][0], peak(cross, "delta_confidence"), "swap"))
         matches = table.drop_duplicates("trial_id")
         out.append(
             f"Donor matching: {matches['match'].value_counts().to_dict()}; mean |ΔL_Q| = {matches['delta_question_tokens'].abs().mean():.2f}, "
@@ -221,39 +154,39 @@ def sweep_section(ctx: Context, stage: str, rows: list, title: str) -> list[str]
         )
     elif stage == "blocking":
         for prompt in ("minimal", "categorical"):
-            part = summarise(table[table["prompt"] == prompt], by=("centre", "edge", "condition"))
+            part = CLASS_METRICS.summarise(table[table["prompt"] == prompt], by=("centre", "edge", "condition"))
             if part.empty:
                 continue
             out.append(_by_layer_figure(ctx, f"blocking_{prompt}", part.assign(panel=prompt), "change_rate", "change rate", facet="panel", line="edge", x="centre"))
-            rows.append((f"Blocking, {prompt} prompt: peak change rate per edge", PAPER[f"blocking_{prompt}"][0], _peak(part, "change_rate", by="edge", x="centre"), "blocking"))
+            rows.append((f"Blocking, {prompt} prompt: peak change rate per edge", PAPER[f"blocking_{prompt}"][0], peak(part, "change_rate", by="edge", x="centre"), "blocking"))
     out.append("")
     return out
 
 
-def ood_section(ctx: Context, rows: list) -> list[str]:
-    table = _table(ctx, "ood")
+def ood_section(ctx: VerbalConfidenceContext, rows: list) -> list[str]:
+    table = table_or_none(ctx.run, "ood")
     if table is None:
         return []
     worst = table[table["intervention"] != "natural variation (random pairs)"]
-    ours = f"min cosine {_fmt(worst['cosine_min'].min())}, norm ratio {_fmt(worst['norm_ratio_min'].min(), '{:.2f}')}–{_fmt(worst['norm_ratio_max'].max(), '{:.2f}')}"
+    ours = f"min cosine {fmt(worst['cosine_min'].min())}, norm ratio {fmt(worst['norm_ratio_min'].min(), '{:.2f}')}–{fmt(worst['norm_ratio_max'].max(), '{:.2f}')}"
     rows.append((f"OOD at layer {int(table['layer'].iloc[0])}, PANL", PAPER["ood"][0], ours, "ood"))
     return ["## OOD check", "", markdown_table(table.drop(columns=["role"])), ""]
 
 
-def decoding_section(ctx: Context, rows: list) -> list[str]:
+def decoding_section(ctx: VerbalConfidenceContext, rows: list) -> list[str]:
     out = []
-    probes = _table(ctx, "probes")
+    probes = table_or_none(ctx.run, "probes")
     if probes is not None:
         out += ["## Probes", ""]
         for target, rows_t in probes.groupby("target", sort=False):
             scored = rows_t.dropna(subset=["score"])
             if not scored.empty:
                 out.append(f"![probes_{target}](figures/{plot_scores(scored, ctx.run.figure_path(f'probes_{target}')).name})")
-            best = ", ".join(f"{ROLE_NAMES.get(r, r)} {g['score'].max():.3f} (L{int(g.loc[g['score'].idxmax(), 'layer'])})" for r, g in scored.groupby("role", sort=False))
+            best = ", ".join(f"{ROLE_LABELS.get(r, r)} {g['score'].max():.3f} (L{int(g.loc[g['score'].idxmax(), 'layer'])})" for r, g in scored.groupby("role", sort=False))
             skipped = rows_t.loc[rows_t["status"] != "ok", "status"].unique().tolist()
             rows.append((f"Probe {target}: best CV score per role", PAPER["probing"][0], best or f"n/a ({'; '.join(skipped)})", "probes"))
         out.append("")
-    variance = _table(ctx, "variance")
+    variance = table_or_none(ctx.run, "variance")
     if variance is not None:
         out += ["## Variance partitioning", ""]
         all_six = variance[variance["baseline"] == "all six"].dropna(subset=["r2_unique"])
@@ -285,7 +218,7 @@ def decoding_section(ctx: Context, rows: list) -> list[str]:
     return out
 
 
-def write(ctx: Context) -> Path:
+def write(ctx: VerbalConfidenceContext) -> Path:
     """Draw the figures and write report.md for the tables present in the run folder."""
     config = ctx.config
     comparison: list[tuple[str, str, str, str]] = []
@@ -295,27 +228,18 @@ def write(ctx: Context) -> Path:
     body += ood_section(ctx, comparison)
     body += sweep_section(ctx, "blocking", comparison, "Attention blocking")
     body += decoding_section(ctx, comparison)
-    times = []
-    for stage in STAGES:
-        marker = ctx.run.path / "stages" / f"{stage}.json"
-        if marker.exists():
-            info = json.loads(marker.read_text())
-            times.append({"stage": stage, "seconds": info.get("seconds"), "rows": info.get("rows"), "peak_gpu_gib": info.get("peak_gpu_gib")})
     labels = {key: label for key, (_, label) in PAPER.items()}
     head = [
-        f"# Verbal confidence: {config['name']}",
+        f"# Verbal confidence: {config.name}",
         "",
-        f"Model `{config['model']['name']}`; chat template {'on' if config['chat'] else 'off'}; seed {config['seed']}; "
-        f"sets {config['sets']}. Paper numbers are Gemma 3 27B on TriviaQA (verbal_confidence.md §7); "
+        f"Model `{config.model.name}`; chat template {'on' if config.chat else 'off'}; seed {config.seed}; "
+        f"sets {asdict(config.sets)}. Paper numbers are Gemma 3 27B on TriviaQA (verbal_confidence.md §7); "
         "a random-weight model has no real confidence, so its numbers check the plumbing, not the science.",
         "",
-        "## Paper vs this run",
-        "",
-        markdown_table(pd.DataFrame(comparison, columns=["quantity", "paper", "ours", "stage"])) if comparison else "No stage has finished yet.",
-        "",
+        *comparison_section(comparison),
         f"Evidence labels of the paper column: {', '.join(sorted(set(labels.values())))} (see the spec).",
         "",
+        *stage_times_section(ctx.run),
+        *code_section(ctx.run),
     ]
-    if times:
-        head += ["## Stage times", "", markdown_table(pd.DataFrame(times)), ""]
     return ctx.run.write_report("\n".join(head + body) + "\n")

@@ -1,0 +1,32 @@
+"""The papers' statistics, on scikit-learn, statsmodels and scipy: calibration (ECE, Brier, AUROC,
+reliability data), variance partitioning with cross-validated ridge, nested logistic regressions
+with likelihood-ratio tests, SDT d′ and c, McNemar, implicit thresholds, bootstrap CIs and paired
+tests, and parallel mediation. Formulas follow shared/research/*.md §5."""
+
+from interp.analysis.stats.bootstrap import bootstrap_ci, bootstrap_indices, paired_bootstrap_test
+from interp.analysis.stats.calibration import auroc, brier, ece, reliability
+from interp.analysis.stats.mediation import parallel_mediation
+from interp.analysis.stats.regression import LogitComparison, VariancePartition, fit_logit, nested_logit, variance_partition
+from interp.analysis.stats.sdt import SDT, mcnemar, sdt
+from interp.analysis.stats.thresholds import implicit_threshold, phase4_policy
+
+__all__ = [
+    "SDT",
+    "LogitComparison",
+    "VariancePartition",
+    "auroc",
+    "bootstrap_ci",
+    "bootstrap_indices",
+    "brier",
+    "ece",
+    "fit_logit",
+    "implicit_threshold",
+    "mcnemar",
+    "nested_logit",
+    "paired_bootstrap_test",
+    "parallel_mediation",
+    "phase4_policy",
+    "reliability",
+    "sdt",
+    "variance_partition",
+]

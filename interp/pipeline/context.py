@@ -1,0 +1,126 @@
+"""What every stage of every pipeline shares: the config, the run folder, the model (loaded on
+first use, its shape recorded so reports load no weights), templates and their readouts, batches,
+the activation store, and sweeps committed batch by batch."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+import torch
+
+from interp.errors import ConfigError
+from interp.interventions import sweep
+from interp.io import ActivationStore, RunDir
+from interp.models import LM, load_model
+from interp.pipeline.config import parse_layers
+from interp.prompting import Batch, Template, Trial
+from interp.readouts import Readout
+
+__all__ = ["Context"]
+
+
+class Context:
+    """Shared state of one pipeline run.
+
+    Subclasses name their templates in `templates` (kind → factory taking the config).
+    """
+
+    templates: Mapping[str, Callable[[Any], Template]] = {}
+
+    def __init__(self, config: Any, run: RunDir, lm: LM | None = None):
+        self.config = config
+        self.run = run
+        self._lm = lm
+        self._readouts: dict[str, Readout] = {}
+
+    @property
+    def lm(self) -> LM:
+        """The model of `config.model`, loaded on first use; its shape goes to model.json."""
+        if self._lm is None:
+            spec = self.config.model
+            self._lm = load_model(
+                spec.name, dtype=spec.dtype, device_map=spec.device_map, attn_implementation=spec.attn_implementation, revision=spec.revision
+            )
+        if not (self.run.path / "model.json").exists():
+            lm = self._lm
+            self.run.write_json("model.json", {"name": lm.name_or_path, "architecture": lm.architecture, "n_layers": lm.n_layers, "d_model": lm.d_model, "dtype": str(lm.dtype)})
+        return self._lm
+
+    @property
+    def n_layers(self) -> int:
+        """Depth of the model (from model.json when the run recorded it, so reports load no weights)."""
+        recorded = self.run.path / "model.json"
+        if recorded.exists():
+            return int(json.loads(recorded.read_text())["n_layers"])
+        return self.lm.n_layers
+
+    @property
+    def seed(self) -> int:
+        return int(self.config.seed)
+
+    def layers(self, section: str, key: str = "layers") -> list[int]:
+        """The layers of config.<section>.<key>, resolved against the model's depth."""
+        return parse_layers(getattr(getattr(self.config, section), key), self.n_layers, f"{section}.{key}")
+
+    def template(self, kind: str) -> Template:
+        """The template of a kind this pipeline names in `templates`."""
+        if kind not in self.templates:
+            raise ConfigError(f"{type(self).__name__} has no template {kind!r} (it has {sorted(self.templates)})")
+        return self.templates[kind](self.config)
+
+    def readout(self, kind: str) -> Readout:
+        """The readout of a template kind under the model's tokenizer (built once)."""
+        if kind not in self._readouts:
+            self._readouts[kind] = self.template(kind).readout(self.lm.tokenizer)
+        return self._readouts[kind]
+
+    def batches(self, trials: Sequence[Trial], kind: str) -> tuple[list[Batch], dict[str, str]]:
+        """Left-padded batches of the renderable trials and the render statuses of the others."""
+        return self.template(kind).batches(trials, self.lm.tokenizer, int(self.config.batch_size), chat=bool(self.config.chat))
+
+    def store(self, name: str = "activations") -> ActivationStore:
+        """The activation store the run keeps in folder `name`."""
+        return ActivationStore(self.run.path / name)
+
+    def activations(self, layer: int, role: str, ids: Sequence[str], store: str = "activations") -> torch.Tensor:
+        """[len(ids), d_model] stored residuals at (layer, role) in the order of `ids` (ids may
+        repeat; a trial without a finite capture gives a NaN row)."""
+        values, stored = self.store(store).read(layer, role, only_finite=True)
+        where = {trial_id: k for k, trial_id in enumerate(stored)}
+        out = torch.full((len(ids), values.shape[1]), float("nan"), dtype=torch.float32)
+        found = [(k, where[i]) for k, i in enumerate(ids) if i in where]
+        if found:
+            rows, source = zip(*found)
+            out[list(rows)] = values[list(source)].float()
+        return out
+
+    def sweep_parts(
+        self,
+        stage: str,
+        tag: str,
+        trials: Sequence[Trial],
+        kind: str,
+        make_specs: Callable,
+        layers: Sequence[int],
+        roles: Sequence[str],
+        conditions: Sequence[str],
+    ) -> pd.DataFrame:
+        """`interp.sweep` over the trials' batches of template `kind`, read by its readout, one
+        committed part per batch (`parts/<stage>/<tag>-<k>`); trials that cannot be rendered get
+        a row with their status."""
+        batches, failed = self.batches(trials, kind)
+        readout = self.readout(kind)
+        parts = [
+            self.run.part(
+                stage,
+                f"{tag}-{k:05d}",
+                lambda batch=batch, k=k: sweep(self.lm, batch, make_specs, layers, roles, conditions, readout, desc=f"{stage} {tag} batch {k + 1}/{len(batches)}"),
+            )
+            for k, batch in enumerate(batches)
+        ]
+        if failed:
+            parts.append(pd.DataFrame({"trial_id": list(failed), "status": list(failed.values())}))
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

@@ -1,0 +1,66 @@
+"""Tasks: datasets (hub when online, local files always) as DataFrames with a status per row,
+graders, disjoint seeded trial sets, and one module per paradigm holding its templates, readouts
+and reply parsers — verbal confidence (`confidence`), verification and correction
+(`verification`), multiple choice with abstention (`multiple_choice`)."""
+
+from interp.prompting import Template
+from interp.tasks.confidence import CONFIDENCE_CLASSES, DIGIT_VALUES, CategoricalConfidenceTemplate, ConfidenceClass, ConfidencePhase0Template, MinimalConfidenceTemplate, NumericConfidenceTemplate, parse_confidence_class, parse_percent
+from interp.tasks.datasets import build_mcq_from_triviaqa, dedupe, load_bigmath, load_gsm8k, load_mcq, load_mmlu, load_mnli, load_triviaqa, to_trials
+from interp.tasks.demo import demo_trials
+from interp.tasks.grading import Grade, grade_mcq, grade_mnli, grade_numeric, grade_triviaqa, grade_with_judge, hedges, normalize_answer
+from interp.tasks.loading import DATASETS, load_trials
+from interp.tasks.multiple_choice import MCQTemplate, ThresholdTemplate, parse_threshold_reply
+from interp.tasks.sets import assign_sets
+from interp.tasks.verification import CorrectionTemplate, VerificationTemplate
+
+TEMPLATES: dict[str, Template] = {
+    "confidence_phase0": ConfidencePhase0Template(),
+    "confidence_categorical": CategoricalConfidenceTemplate(),
+    "confidence_numeric": NumericConfidenceTemplate(),
+    "confidence_minimal": MinimalConfidenceTemplate(),
+    "verification": VerificationTemplate(),
+    "correction": CorrectionTemplate(),
+    "mcq": MCQTemplate(),
+    "mcq_abstain": MCQTemplate(abstain=True),
+    "mcq_threshold": ThresholdTemplate(),
+}
+"""One instance of each paradigm template, by name."""
+
+__all__ = [
+    "CONFIDENCE_CLASSES",
+    "DATASETS",
+    "DIGIT_VALUES",
+    "TEMPLATES",
+    "CategoricalConfidenceTemplate",
+    "ConfidenceClass",
+    "ConfidencePhase0Template",
+    "CorrectionTemplate",
+    "Grade",
+    "MCQTemplate",
+    "MinimalConfidenceTemplate",
+    "NumericConfidenceTemplate",
+    "ThresholdTemplate",
+    "VerificationTemplate",
+    "assign_sets",
+    "build_mcq_from_triviaqa",
+    "dedupe",
+    "demo_trials",
+    "grade_mcq",
+    "grade_mnli",
+    "grade_numeric",
+    "grade_triviaqa",
+    "grade_with_judge",
+    "hedges",
+    "load_bigmath",
+    "load_gsm8k",
+    "load_mcq",
+    "load_mmlu",
+    "load_mnli",
+    "load_trials",
+    "load_triviaqa",
+    "normalize_answer",
+    "parse_confidence_class",
+    "parse_percent",
+    "parse_threshold_reply",
+    "to_trials",
+]

@@ -1,0 +1,167 @@
+"""Statistics against independent computations: a hand-worked ECE, scikit-learn, statsmodels,
+scipy, planted variance components, and the spec's own worked numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+from scipy.stats import chi2, mannwhitneyu, norm
+from sklearn.metrics import brier_score_loss
+from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
+
+from interp.analysis.stats import auroc, bootstrap_ci, brier, ece, implicit_threshold, mcnemar, nested_logit, phase4_policy, reliability, sdt, variance_partition
+
+
+def test_ece_by_hand():
+    confidence = [0.05, 0.05, 0.95, 0.95, 0.95, 0.55, 1.0]
+    correct = [0, 1, 1, 1, 0, 1, 1]
+    # bins: [0,.1): conf .05, acc .5 (n=2); [.5,.6): .55 vs 1 (n=1); [.9,1]: conf (0.95*3+1)/4 = .9625, acc .75 (n=4)
+    expected = 2 / 7 * abs(0.5 - 0.05) + 1 / 7 * abs(1 - 0.55) + 4 / 7 * abs(0.75 - 0.9625)
+    assert ece(confidence, correct) == pytest.approx(expected)
+    table = reliability(confidence, correct)
+    assert table["n"].tolist() == [2, 0, 0, 0, 0, 1, 0, 0, 0, 4]
+    assert np.isnan(table["accuracy"].iloc[1])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        ece([1.2], [1])
+
+
+def test_brier_and_auroc_match_references():
+    rng = np.random.default_rng(0)
+    confidence = rng.uniform(size=500)
+    correct = (rng.uniform(size=500) < confidence).astype(int)
+    assert brier(confidence, correct) == pytest.approx(brier_score_loss(correct, confidence))
+    u = mannwhitneyu(confidence[correct == 1], confidence[correct == 0]).statistic
+    assert auroc(np.round(confidence, 1), correct) == pytest.approx(
+        mannwhitneyu(np.round(confidence, 1)[correct == 1], np.round(confidence, 1)[correct == 0]).statistic / ((correct == 1).sum() * (correct == 0).sum())
+    )
+    assert auroc(confidence, correct) == pytest.approx(u / ((correct == 1).sum() * (correct == 0).sum()))
+    with pytest.raises(ValueError, match="both classes"):
+        auroc([0.1, 0.2], [1, 1])
+
+
+def test_variance_partition_recovers_planted_shares():
+    rng = np.random.default_rng(1)
+    n = 6000
+    unique, shared = rng.normal(size=n), rng.normal(size=n)
+    y = unique + shared + rng.normal(size=n)  # each part explains 1/3
+    activations = np.column_stack([unique, shared, rng.normal(size=(n, 10))]) @ rng.normal(size=(12, 40))
+    baselines = np.column_stack([shared, rng.normal(size=n)])
+    out = variance_partition(activations, baselines, y)
+    assert out.r2_act == pytest.approx(2 / 3, abs=0.02)
+    assert out.r2_base == pytest.approx(1 / 3, abs=0.02)
+    assert out.r2_both == pytest.approx(2 / 3, abs=0.02)
+    assert out.r2_unique == pytest.approx(1 / 3, abs=0.02)
+    assert out.r2_act + out.r2_base - out.r2_both == pytest.approx(1 / 3, abs=0.02)  # the shared part
+    none = variance_partition(rng.normal(size=(n, 5)), baselines, y)
+    assert none.r2_unique < 0.01 and none.r2_unique >= 0
+
+
+def test_nested_logit_matches_statsmodels_and_by_hand():
+    rng = np.random.default_rng(2)
+    n = 3000
+    data = pd.DataFrame({"C": rng.uniform(size=n), "D": rng.normal(size=n), "E": rng.normal(size=n) * 5})
+    logit = -3 + 5 * data["C"] + 0.5 * data["D"]
+    data["abstain"] = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    out = nested_logit(data, "abstain", ["D"], ["C", "E"])
+    base = sm.Logit(data["abstain"], sm.add_constant(data[["D"]])).fit(disp=0)
+    full = sm.Logit(data["abstain"], sm.add_constant(data[["D", "C", "E"]])).fit(disp=0)
+    assert out.lr_stat == pytest.approx(2 * (full.llf - base.llf))
+    assert out.lr_df == 2 and out.lr_p == pytest.approx(chi2.sf(out.lr_stat, 2))
+    assert out.aic_full == pytest.approx(2 * 4 - 2 * full.llf) and out.aic_base == pytest.approx(2 * 2 - 2 * base.llf)
+    null = sm.Logit(data["abstain"], np.ones((n, 1))).fit(disp=0)
+    assert out.pseudo_r2_full == pytest.approx(1 - full.llf / null.llf)
+    z = data[["D", "C", "E"]]
+    z = (z - z.mean()) / z.std(ddof=0)
+    reference = sm.Logit(data["abstain"], sm.add_constant(z)).fit(disp=0).params.drop("const")
+    pd.testing.assert_series_equal(out.standardized_betas, reference, check_names=False)
+    assert out.full.params["C"] == pytest.approx(5, abs=0.6)
+    with pytest.raises(KeyError, match="not in the data"):
+        nested_logit(data, "abstain", ["X"], ["C"])
+
+
+def test_sdt_against_scipy_with_extreme_rates():
+    out = sdt(hits=80, misses=20, false_alarms=30, correct_rejections=70, correction="none")
+    assert out.d_prime == pytest.approx(norm.ppf(0.8) - norm.ppf(0.3))
+    assert out.criterion == pytest.approx(-(norm.ppf(0.8) + norm.ppf(0.3)) / 2)
+    perfect = sdt(hits=50, misses=0, false_alarms=0, correct_rejections=50)
+    assert perfect.hit_rate == pytest.approx(50.5 / 51) and perfect.false_alarm_rate == pytest.approx(0.5 / 51)
+    assert np.isfinite(perfect.d_prime) and perfect.d_prime == pytest.approx(norm.ppf(50.5 / 51) - norm.ppf(0.5 / 51))
+    with pytest.raises(ValueError, match="signal and noise"):
+        sdt(0, 0, 3, 4)
+
+
+def test_mcnemar_matches_statsmodels():
+    rng = np.random.default_rng(3)
+    before = rng.uniform(size=400) < 0.55
+    after = np.where(before, rng.uniform(size=400) < 0.95, rng.uniform(size=400) < 0.3)
+    stat, p = mcnemar(before, after)
+    table = pd.crosstab(before, after).to_numpy()
+    reference = sm_mcnemar(table, exact=False, correction=False)
+    assert stat == pytest.approx(reference.statistic) and p == pytest.approx(reference.pvalue)
+    assert mcnemar([True, False], [True, False]) == (0.0, 1.0)
+
+
+def test_thresholds_match_the_spec_worked_example():
+    policy = phase4_policy(intercept=9.76, beta_threshold=0.1, beta_confidence=-0.18)
+    assert policy["scale"] == pytest.approx(1.8) and policy["shift"] == pytest.approx(-97.6) and policy["temperature"] == pytest.approx(10)
+    assert policy["shift"] + policy["scale"] * 80 == pytest.approx(46.4)  # abstention.md: 1.80·80 − 97.6 ≈ 46
+    t50, temperature = implicit_threshold(intercept=4.0, beta_confidence=-8.0, beta_difficulty=2.0, mean_difficulty=0.5)
+    assert t50 == pytest.approx(0.625) and temperature == pytest.approx(0.125)
+    assert 1 / (1 + np.exp(-(4.0 + 2.0 * 0.5 - 8.0 * t50))) == pytest.approx(0.5)
+
+
+def test_bootstrap_ci_covers_and_clusters_widen():
+    rng = np.random.default_rng(4)
+    values = rng.normal(1.0, 2.0, size=800)
+    estimate, low, high = bootstrap_ci(lambda idx: values[idx].mean(), len(values), n_boot=2000)
+    assert low < 1.0 < high and estimate == pytest.approx(values.mean())
+    assert high - low == pytest.approx(2 * 1.96 * 2.0 / np.sqrt(800), rel=0.15)
+    clusters = np.repeat(np.arange(80), 10)
+    correlated = np.repeat(rng.normal(size=80), 10) + rng.normal(scale=0.1, size=800)
+    plain = bootstrap_ci(lambda idx: correlated[idx].mean(), 800, n_boot=1000)
+    clustered = bootstrap_ci(lambda idx: correlated[idx].mean(), 800, n_boot=1000, clusters=clusters)
+    assert (clustered[2] - clustered[1]) > 2 * (plain[2] - plain[1])
+
+
+def test_parallel_mediation_recovers_planted_paths():
+    from interp.analysis.stats import parallel_mediation
+
+    rng = np.random.default_rng(5)
+    n = 6000
+    item = np.repeat(np.arange(600), 10)
+    x = rng.choice([-2.0, -1.0, 1.0, 2.0], size=n)
+    m1 = 0.5 * x + rng.normal(size=n)
+    m2 = -0.3 * x + rng.normal(size=n)
+    logit = -0.2 + 0.4 * x + 1.2 * m1 + 0.8 * m2
+    data = pd.DataFrame({"alpha": x, "abstain": (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int), "M1": m1, "M2": m2, "item": item})
+    table = parallel_mediation(data, "alpha", "abstain", ["M1", "M2"], cluster="item", n_boot=150).set_index("effect")
+    truth = {"a:M1": 0.5, "a:M2": -0.3, "b:M1": 1.2, "b:M2": 0.8, "direct": 0.4, "indirect:M1": 0.6, "indirect:M2": -0.24}
+    for effect, value in truth.items():
+        row = table.loc[effect]
+        assert row["estimate"] == pytest.approx(value, abs=0.12), effect
+        assert row["ci_low"] < value < row["ci_high"], effect
+    total = sm.Logit(data["abstain"], sm.add_constant(data[["alpha"]])).fit(disp=0).params["alpha"]
+    assert table.loc["total", "estimate"] == pytest.approx(total)
+    assert table.loc["proportion:M1", "estimate"] == pytest.approx(table.loc["indirect:M1", "estimate"] / total)
+    assert table.attrs["mediator_correlation"] == pytest.approx(np.corrcoef(m1, m2)[0, 1])
+    with pytest.raises(KeyError, match="not in the data"):
+        parallel_mediation(data, "alpha", "abstain", ["M3"])
+
+
+def test_paired_bootstrap_test_against_a_paired_t_test():
+    from scipy.stats import ttest_rel
+
+    from interp.analysis.stats import paired_bootstrap_test
+
+    rng = np.random.default_rng(6)
+    base = rng.normal(size=400)
+    shifted = base + 0.15 + rng.normal(scale=1.0, size=400)
+    out = paired_bootstrap_test(shifted, base, n_boot=4000)
+    reference = ttest_rel(shifted, base)
+    assert out["mean_difference"] == pytest.approx((shifted - base).mean())
+    assert out["p"] == pytest.approx(reference.pvalue, abs=0.02)
+    assert out["ci_low"] < 0.15 < out["ci_high"]
+    null = paired_bootstrap_test(base + rng.normal(size=400), base, n_boot=2000)
+    assert null["p"] > 0.01 and null["ci_low"] < 0 < null["ci_high"]
