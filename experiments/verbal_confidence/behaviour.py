@@ -9,9 +9,10 @@ from dataclasses import asdict
 import pandas as pd
 from tqdm.auto import tqdm
 
+from experiments.verbal_confidence.config import TRIAL_SETS
 from experiments.verbal_confidence.context import LABELS, VerbalConfidenceContext
 from interp.errors import ConfigError, DatasetError
-from interp.forward import FEATURES, generate, last_token_logits
+from interp.forward import FEATURES, generate, last_token_logits, pilot_readout
 from interp.pipeline import resolve_path
 from interp.prompting import Batch, Trial
 from interp.tasks import assign_sets, dedupe, grade_triviaqa, hedges, load_triviaqa, parse_confidence_class, parse_percent
@@ -39,27 +40,83 @@ def load_rows(ctx: VerbalConfidenceContext) -> pd.DataFrame:
     return rows
 
 
+def few_shot_examples(ctx: VerbalConfidenceContext, rows: pd.DataFrame) -> pd.DataFrame:
+    """The worked examples of the run, from the disjoint `examples` set [ours]: the Phase-0 prompt
+    shows gold answers rated 0.95; the readout prompts alternate a gold answer rated 0.95 with
+    another example's gold answer (a foil) rated 0.05, so the demonstrations are truthful and
+    balanced. One row per (prompt, example)."""
+    spec = ctx.config.few_shot
+    pool = rows[rows["set"] == "examples"].reset_index(drop=True)
+    needed = max(spec.phase0, spec.readout)
+    if len(pool) < needed or (spec.readout and len(pool) < 2):
+        raise ConfigError(f"few_shot asks for {needed} worked examples but sets.examples holds {len(pool)}")
+    out = []
+    for k in range(spec.phase0):
+        item = pool.iloc[k]
+        out.append({"prompt": "phase0", "order": k, "trial_id": item["id"], "question": item["question"], "answer": item["gold"], "confidence": 0.95})
+    for k in range(spec.readout):
+        item = pool.iloc[k]
+        foil = pool.iloc[(k + 1) % len(pool)]["gold"]
+        correct = k % 2 == 0
+        out.append({"prompt": "readout", "order": k, "trial_id": item["id"], "question": item["question"], "answer": item["gold"] if correct else foil, "confidence": 0.95 if correct else 0.05})
+    return pd.DataFrame(out, columns=["prompt", "order", "trial_id", "question", "answer", "confidence"])
+
+
 def run(ctx: VerbalConfidenceContext) -> pd.DataFrame:
     rows = ctx.run.part("behaviour", "trials", lambda: load_rows(ctx))
     ctx.run.write_table("trials", rows)
-    used = rows[rows["set"].isin(list(asdict(ctx.config.sets)))]
+    ctx.run.write_table("few_shot", few_shot_examples(ctx, rows))
+    used = rows[rows["set"].isin(TRIAL_SETS)]
     trials = [
         Trial(id=r.id, question=r.question, gold=r.gold, aliases=tuple(r.aliases or ()), metadata={"set": r.set})
         for r in used.itertuples(index=False)
     ]
     size = max(1, int(ctx.config.batch_size)) * 8
     chunks = [trials[k : k + size] for k in range(0, len(trials), size)]
+    answers = pd.concat(
+        [ctx.run.part("behaviour", f"phase0-{k:05d}", lambda chunk=chunk: _phase0(ctx, chunk)) for k, chunk in enumerate(tqdm(chunks, desc="phase 0", unit="chunk"))],
+        ignore_index=True,
+    )
+    pilot(ctx, answers)
+    by_id = answers.set_index("trial_id")
     parts = [
-        ctx.run.part("behaviour", f"chunk-{k:05d}", lambda chunk=chunk: _chunk(ctx, chunk))
-        for k, chunk in enumerate(tqdm(chunks, desc="behaviour", unit="chunk"))
+        ctx.run.part("behaviour", f"readouts-{k:05d}", lambda chunk=chunk: _readouts(ctx, chunk, by_id))
+        for k, chunk in enumerate(tqdm(chunks, desc="readouts", unit="chunk"))
     ]
     table = pd.concat(parts, ignore_index=True)
     ctx.run.write_table("behaviour", table)
     return table
 
 
-def _chunk(ctx: VerbalConfidenceContext, trials: list[Trial]) -> pd.DataFrame:
-    """Phase 0 and Phase 1 (and the variants, for the behaviour set) of one chunk of trials."""
+def pilot(ctx: VerbalConfidenceContext, answers: pd.DataFrame) -> None:
+    """The pilot check of every one-pass readout the stage uses (verbal_confidence.md §8): on the
+    first `pilot.n` answered behaviour trials, the readout's argmax must be greedy generation's
+    first token, in the spacing variant the model emits. Writes pilot.parquet and pilot.json (the
+    chosen variant and agreement per readout); refuses below `pilot.min_agreement`."""
+    spec = ctx.config.pilot
+    ok = answers[(answers["set"] == "behaviour") & (answers["status"] == "ok")].head(int(spec.n))
+    trials = [Trial(id=r.trial_id, question=r.question, answer=r.answer) for r in ok.itertuples(index=False)]
+    kinds = ["categorical", *(["minimal"] if ctx.config.behaviour.minimal else [])]
+    record, frames = {}, []
+    for kind in kinds:
+        if not trials:
+            raise ConfigError("pilot: no behaviour trial has a Phase-0 answer to pilot the readouts on")
+        choice, table = pilot_readout(ctx.lm, trials, ctx.template(kind), int(ctx.config.batch_size), bool(ctx.config.chat))
+        record[kind] = choice
+        frames.append(table.assign(readout=kind))
+    ctx.run.write_table("pilot", pd.concat(frames, ignore_index=True))
+    ctx.run.write_json("pilot.json", record)
+    low = {kind: r for kind, r in record.items() if r["agreement"] < float(spec.min_agreement)}
+    if low:
+        said = "; ".join(f"{kind}: {r['agreement']:.0%} of {r['n']} (best variant: {r['variant']})" for kind, r in low.items())
+        raise ConfigError(
+            f"pilot: the readout's argmax agrees with greedy generation's first token on {said}, below pilot.min_agreement = "
+            f"{spec.min_agreement}; see pilot.parquet. Lower pilot.min_agreement to accept (the report states the rate)."
+        )
+
+
+def _phase0(ctx: VerbalConfidenceContext, trials: list[Trial]) -> pd.DataFrame:
+    """Phase 0 of one chunk of trials: the generated answer, its grade, log-probs and same-run confidence."""
     records = {
         t.id: {"trial_id": t.id, "set": t.metadata["set"], "question": t.question, "gold": t.gold, "aliases": list(t.aliases), "status": "ok"}
         for t in trials
@@ -68,7 +125,8 @@ def _chunk(ctx: VerbalConfidenceContext, trials: list[Trial]) -> pd.DataFrame:
     for trial_id, why in failed.items():
         records[trial_id]["status"] = why
     by_id = {t.id: t for t in trials}
-    for gen in generate(ctx.lm, batches, max_new_tokens=int(ctx.config.behaviour.max_new_tokens), progress=False):
+    spec = ctx.config.behaviour
+    for gen in generate(ctx.lm, batches, max_new_tokens=int(spec.max_new_tokens), stop=spec.stop, progress=False):
         record = records[gen.trial_id]
         same_run, same_status = parse_confidence_class(gen.after_answer)
         grade = grade_triviaqa(gen.answer, by_id[gen.trial_id].aliases) if gen.answer else None
@@ -90,14 +148,25 @@ def _chunk(ctx: VerbalConfidenceContext, trials: list[Trial]) -> pd.DataFrame:
             record["status"] = f"phase0: {gen.status}"
         elif grade is not None and grade.correct is None:
             record["status"] = f"grade: {grade.status}"
+    table = pd.DataFrame(list(records.values()))
+    for name in ("answer", "phase0_text", "correct", *(f"logprob_{f}" for f in FEATURES)):
+        if name not in table:
+            table[name] = None
+    return table
+
+
+def _readouts(ctx: VerbalConfidenceContext, trials: list[Trial], answers: pd.DataFrame) -> pd.DataFrame:
+    """Phase 1 (and the numeric and minimal variants, for the behaviour set) of one chunk of trials."""
+    records = {t.id: answers.loc[t.id].to_dict() | {"trial_id": t.id} for t in trials}
     answered = [Trial(id=t.id, question=t.question, answer=records[t.id]["answer"], gold=t.gold, aliases=t.aliases) for t in trials if records[t.id]["status"] == "ok"]
     _phase1(ctx, answered, records)
+    behaviour_set = [t for t in answered if records[t.id]["set"] == "behaviour"]
     if ctx.config.behaviour.numeric:
-        _numeric(ctx, [t for t in answered if by_id[t.id].metadata["set"] == "behaviour"], records)
+        _numeric(ctx, behaviour_set, records)
     if ctx.config.behaviour.minimal:
-        _minimal(ctx, [t for t in answered if by_id[t.id].metadata["set"] == "behaviour"], records)
+        _minimal(ctx, behaviour_set, records)
     table = pd.DataFrame(list(records.values()))
-    for name in ("answer", "phase0_text", "correct", "confidence", "numeric_confidence", "minimal_confidence", *(f"logprob_{f}" for f in FEATURES)):
+    for name in ("confidence", "numeric_confidence", "minimal_confidence"):
         if name not in table:
             table[name] = None
     return table

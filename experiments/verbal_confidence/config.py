@@ -12,7 +12,7 @@ from interp.pipeline import DataSection, Layers, PipelineConfig
 from interp.pipeline import load_config as load_typed
 from interp.tasks import CONFIDENCE_CLASSES
 
-__all__ = ["SINGLE_TOKEN_ROLES", "VerbalConfidenceConfig", "load_config"]
+__all__ = ["SINGLE_TOKEN_ROLES", "TRIAL_SETS", "VerbalConfidenceConfig", "load_config"]
 
 SINGLE_TOKEN_ROLES = (
     "panl",
@@ -35,20 +35,46 @@ def _known_classes(classes: list[str], where: str) -> None:
         raise ConfigError(f"{where}: unknown confidence classes {unknown}; the classes are {list(LABELS)}")
 
 
+TRIAL_SETS = ("behaviour", "activation", "calibration")
+"""The sets whose trials run through Phase 0 (the `examples` set only supplies worked examples)."""
+
+
 @dataclass
 class Sets:
-    """Sizes of the disjoint, seeded trial sets (in this order)."""
+    """Sizes of the disjoint, seeded trial sets (in this order); `examples` is the pool of worked
+    examples for few-shot prompts."""
 
     behaviour: int = 200
     activation: int = 300
     calibration: int = 100
+    examples: int = 0
+
+
+@dataclass
+class FewShotSection:
+    """Worked examples (for base models), drawn from `sets.examples`: how many the Phase-0 prompt
+    and the readout prompts (categorical, numeric, minimal) show."""
+
+    phase0: int = 0
+    readout: int = 0
+
+
+@dataclass
+class PilotSection:
+    """The pilot check of the one-pass readouts: on `n` behaviour trials the readout's argmax must
+    equal greedy generation's first token at least `min_agreement` of the time."""
+
+    n: int = 100
+    min_agreement: float = 0.99
 
 
 @dataclass
 class BehaviourSection:
-    """Phase 0 generation length, and whether to run the numeric 0–100 and minimal 0–9 variants."""
+    """Phase 0 generation length and stop strings (e.g. a blank line for a base model that runs on),
+    and whether to run the numeric 0–100 and minimal 0–9 variants."""
 
     max_new_tokens: int = 48
+    stop: list[str] = field(default_factory=list)
     numeric: bool = True
     numeric_max_new_tokens: int = 4
     minimal: bool = True
@@ -180,6 +206,8 @@ class VerbalConfidenceConfig(PipelineConfig):
     strip_answer_punctuation: bool = True
     data: DataSection = field(default_factory=DataSection)
     sets: Sets = field(default_factory=Sets)
+    few_shot: FewShotSection = field(default_factory=FewShotSection)
+    pilot: PilotSection = field(default_factory=PilotSection)
     behaviour: BehaviourSection = field(default_factory=BehaviourSection)
     capture: CaptureSection = field(default_factory=CaptureSection)
     selection: SelectionSection = field(default_factory=SelectionSection)

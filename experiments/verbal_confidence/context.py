@@ -18,11 +18,19 @@ class VerbalConfidenceContext(Context):
     """Shared state of one verbal-confidence run."""
 
     templates = {
-        "phase0": lambda config: ConfidencePhase0Template(),
-        "categorical": lambda config: CategoricalConfidenceTemplate(strip_answer_punctuation=config.strip_answer_punctuation),
-        "numeric": lambda config: NumericConfidenceTemplate(strip_answer_punctuation=config.strip_answer_punctuation),
-        "minimal": lambda config: MinimalConfidenceTemplate(strip_answer_punctuation=config.strip_answer_punctuation),
+        "phase0": lambda ctx: ConfidencePhase0Template(examples=ctx.examples("phase0")),
+        "categorical": lambda ctx: CategoricalConfidenceTemplate(ctx.config.strip_answer_punctuation, examples=ctx.examples("readout")),
+        "numeric": lambda ctx: NumericConfidenceTemplate(ctx.config.strip_answer_punctuation, examples=ctx.examples("readout")),
+        "minimal": lambda ctx: MinimalConfidenceTemplate(ctx.config.strip_answer_punctuation, examples=ctx.examples("readout")),
     }
+
+    def examples(self, prompt: str) -> list[Trial]:
+        """The worked examples of a prompt ("phase0" or "readout") from few_shot.parquet, in order."""
+        if not self.run.has_table("few_shot"):
+            return []
+        table = self.run.read_table("few_shot")
+        rows = table[table["prompt"] == prompt].sort_values("order")
+        return [Trial(id=r.trial_id, question=r.question, answer=r.answer, metadata={"confidence": float(r.confidence)}) for r in rows.itertuples(index=False)]
 
     @property
     def behaviour(self) -> pd.DataFrame:

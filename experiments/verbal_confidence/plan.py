@@ -7,7 +7,7 @@ import math
 from dataclasses import asdict
 
 from experiments.verbal_confidence.blocking import CATEGORICAL_EDGES, MINIMAL_EDGES
-from experiments.verbal_confidence.config import VerbalConfidenceConfig
+from experiments.verbal_confidence.config import TRIAL_SETS, VerbalConfidenceConfig
 from interp.pipeline import Shape, Work, parse_layers
 
 PROMPT_TOKENS = {"phase0": 230, "categorical": 280, "numeric": 150, "minimal": 110}
@@ -20,11 +20,12 @@ def _layers(config: VerbalConfidenceConfig, shape: Shape, section: str, key: str
 
 def behaviour(config: VerbalConfidenceConfig, shape: Shape) -> list[Work]:
     spec, batch = config.behaviour, int(config.batch_size)
-    n_all = sum(asdict(config.sets).values())
+    n_all = sum(getattr(config.sets, name) for name in TRIAL_SETS)
     n_behaviour = config.sets.behaviour
     extra = n_all + (n_behaviour if spec.minimal else 0) + (n_behaviour if spec.numeric else 0)
     decode = math.ceil(n_all / batch) * spec.max_new_tokens + (math.ceil(n_behaviour / batch) * spec.numeric_max_new_tokens if spec.numeric else 0)
-    return [Work("behaviour", n_all, "phase0", extra_rows=extra, decode=decode, note="Phase 0 generation, Phase 1 readout, numeric and minimal variants")]
+    pilot = min(config.pilot.n, n_behaviour) * (2 if spec.minimal else 1)
+    return [Work("behaviour", n_all, "phase0", extra_rows=extra + pilot, decode=decode, note="Phase 0 generation, pilot, Phase 1 readout, numeric and minimal variants")]
 
 
 def capture(config: VerbalConfidenceConfig, shape: Shape) -> list[Work]:

@@ -3,6 +3,7 @@ headline number of verbal_confidence.md §7 beside ours."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -14,10 +15,10 @@ from experiments.verbal_confidence.causal import ood_layer
 from experiments.verbal_confidence.context import VerbalConfidenceContext
 from experiments.verbal_confidence.paper import PAPER
 from interp.analysis import cross_validate, target_problem
-from interp.analysis.stats import auroc, ece, reliability
+from interp.analysis.stats import bootstrap_ci, bootstrap_score, ece, reliability
 from interp.forward import FEATURES
 from interp.io import by_layer_figure, markdown_table, plot_scores, save_figure
-from interp.pipeline.report import ROLE_LABELS, code_section, comparison_section, fmt, guarded, peak, stage_times_section, table_or_none
+from interp.pipeline.report import ROLE_LABELS, code_section, comparison_section, fmt, peak, stage_times_section, table_or_none, with_ci
 from interp.readouts import CLASS_METRICS
 
 
@@ -53,6 +54,34 @@ def _by_layer_figure(ctx: VerbalConfidenceContext, name: str, summary: pd.DataFr
     return f"![{name}](figures/{name}.png)"
 
 
+N_BOOT = 1000
+"""Bootstrap resamples behind every CI of the report (95% percentile intervals over trials)."""
+
+
+def _auroc_ci(score: np.ndarray, correct: np.ndarray, seed: int) -> str:
+    keep = np.isfinite(score) & np.isfinite(correct)
+    if len(np.unique(correct[keep])) < 2:
+        return "n/a (one class only)"
+    return with_ci(*bootstrap_score(correct[keep], score[keep], "auroc", n_boot=N_BOOT, seed=seed))
+
+
+def pilot_section(ctx: VerbalConfidenceContext) -> list[str]:
+    """How often each readout's argmax was greedy generation's first token, in the chosen variant."""
+    piloted = ctx.run.path / "pilot.json"
+    if not piloted.exists():
+        return []
+    record = json.loads(piloted.read_text())
+    table = pd.DataFrame([{"readout": kind, **{k: v for k, v in r.items() if k in ("variant", "agreement", "n")}} for kind, r in record.items()])
+    low = [kind for kind, r in record.items() if r["agreement"] < 0.99]
+    note = (
+        f"Below the spec's 99% for {', '.join(low)} (accepted by pilot.min_agreement = {ctx.config.pilot.min_agreement}): there the model's "
+        "first token is mostly not a label, and the readout reads the labels' logits all the same (pilot.parquet lists the tokens)."
+        if low
+        else "Every readout agrees with greedy generation on at least 99% of the pilot trials."
+    )
+    return ["## Pilot: readout vs greedy generation", "", markdown_table(table), "", note, ""]
+
+
 def behaviour_section(ctx: VerbalConfidenceContext, rows: list[tuple[str, str, str, str]]) -> list[str]:
     table = table_or_none(ctx.run, "behaviour")
     if table is None:
@@ -62,22 +91,23 @@ def behaviour_section(ctx: VerbalConfidenceContext, rows: list[tuple[str, str, s
     correct = ok["correct"].astype(float).to_numpy()
     out = ["## Behaviour", "", "Trials per set and status:", "", markdown_table(counts), ""]
 
-    def calibration(column: str) -> tuple[float, float, int]:
-        valid = ok[ok[column].notna()]
+    def calibration(column: str) -> tuple[str, str, int]:
+        valid = ok[ok[column].notna() & ok["correct"].notna()]
         conf, corr = valid[column].astype(float).to_numpy(), valid["correct"].astype(float).to_numpy()
-        return guarded(lambda: ece(conf, corr)), guarded(lambda: auroc(conf, corr)), len(valid)
+        e = bootstrap_ci(lambda rows: ece(conf[rows], corr[rows]), len(valid), n_boot=N_BOOT, seed=ctx.seed) if len(valid) else (np.nan,) * 3
+        return with_ci(*e), _auroc_ci(conf, corr, ctx.seed), len(valid)
 
-    accuracy = float(np.nanmean(correct)) if len(correct) else float("nan")
-    rows.append(("Accuracy", PAPER["accuracy"][0], f"{fmt(accuracy, '{:.1%}')} (n = {len(ok)})", "behaviour"))
+    accuracy = bootstrap_ci(lambda rows: float(np.mean(correct[rows])), len(correct), n_boot=N_BOOT, seed=ctx.seed) if len(correct) else (np.nan,) * 3
+    rows.append(("Accuracy", PAPER["accuracy"][0], f"{with_ci(*accuracy, spec='{:.1%}')} (n = {len(ok)})", "behaviour"))
     for prefix, column, label in (("", "confidence", "categorical"), ("numeric_", "numeric_confidence", "numeric 0–100"), ("minimal_", "minimal_confidence", "minimal 0–9")):
         if column in ok and ok[column].notna().any():
             e, a, n = calibration(column)
-            rows.append((f"ECE, {label}", PAPER[f"{prefix}ece"][0], f"{fmt(e)} (n = {n})", "behaviour"))
-            rows.append((f"AUROC, {label}", PAPER[f"{prefix}auroc"][0], fmt(a), "behaviour"))
+            rows.append((f"ECE, {label}", PAPER[f"{prefix}ece"][0], f"{e} (n = {n})", "behaviour"))
+            rows.append((f"AUROC, {label}", PAPER[f"{prefix}auroc"][0], a, "behaviour"))
         elif prefix and f"{prefix}status" in ok:
             why = ok[f"{prefix}status"].fillna("not run").str.slice(0, 40).value_counts().head(2).to_dict()
             rows.append((f"ECE, {label}", PAPER[f"{prefix}ece"][0], f"n/a: no valid readout ({why})", "behaviour"))
-    rows.append(("Mean answer log-prob as correctness score (AUROC)", PAPER["logprob_mean_auroc"][0], fmt(guarded(lambda: auroc(ok["logprob_mean"].astype(float), correct))), "behaviour"))
+    rows.append(("Mean answer log-prob as correctness score (AUROC)", PAPER["logprob_mean_auroc"][0], _auroc_ci(ok["logprob_mean"].astype(float).to_numpy(), correct, ctx.seed), "behaviour"))
     cross = ok["confidence"].astype(float).to_numpy()
     same = ok["same_run_confidence"].astype(float).to_numpy()
     rows.append(("Log-prob (mean) vs cross-run confidence", PAPER["logprob_vs_cross_run"][0], _r_and_r2(ok["logprob_mean"].astype(float).to_numpy(), cross), "behaviour"))
@@ -182,7 +212,7 @@ def decoding_section(ctx: VerbalConfidenceContext, rows: list) -> list[str]:
             scored = rows_t.dropna(subset=["score"])
             if not scored.empty:
                 out.append(f"![probes_{target}](figures/{plot_scores(scored, ctx.run.figure_path(f'probes_{target}')).name})")
-            best = ", ".join(f"{ROLE_LABELS.get(r, r)} {g['score'].max():.3f} (L{int(g.loc[g['score'].idxmax(), 'layer'])})" for r, g in scored.groupby("role", sort=False))
+            best = ", ".join(f"{ROLE_LABELS.get(r, r)} {with_ci(*g.loc[g['score'].idxmax(), ['score', 'ci_low', 'ci_high']])} (L{int(g.loc[g['score'].idxmax(), 'layer'])})" for r, g in scored.groupby("role", sort=False))
             skipped = rows_t.loc[rows_t["status"] != "ok", "status"].unique().tolist()
             rows.append((f"Probe {target}: best CV score per role", PAPER["probing"][0], best or f"n/a ({'; '.join(skipped)})", "probes"))
         out.append("")
@@ -222,7 +252,7 @@ def write(ctx: VerbalConfidenceContext) -> Path:
     """Draw the figures and write report.md for the tables present in the run folder."""
     config = ctx.config
     comparison: list[tuple[str, str, str, str]] = []
-    body = behaviour_section(ctx, comparison)
+    body = pilot_section(ctx) + behaviour_section(ctx, comparison)
     for stage, title in (("steering", "Steering"), ("patching", "Corruption and patching"), ("noising", "Noising (mean ablation)"), ("swap", "Swap (interchange)")):
         body += sweep_section(ctx, stage, comparison, title)
     body += ood_section(ctx, comparison)
@@ -233,8 +263,9 @@ def write(ctx: VerbalConfidenceContext) -> Path:
         f"# Verbal confidence: {config.name}",
         "",
         f"Model `{config.model.name}`; chat template {'on' if config.chat else 'off'}; seed {config.seed}; "
-        f"sets {asdict(config.sets)}. Paper numbers are Gemma 3 27B on TriviaQA (verbal_confidence.md §7); "
-        "a random-weight model has no real confidence, so its numbers check the plumbing, not the science.",
+        f"sets {asdict(config.sets)}. Paper numbers are Gemma 3 27B on TriviaQA (verbal_confidence.md §7). "
+        + ("A random-weight model has no real confidence: its numbers check the plumbing, not the science. " if str(config.model.name).startswith("tiny-") else "")
+        + f"Brackets are 95% bootstrap CIs ({N_BOOT} resamples of trials).",
         "",
         *comparison_section(comparison),
         f"Evidence labels of the paper column: {', '.join(sorted(set(labels.values())))} (see the spec).",

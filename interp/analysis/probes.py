@@ -26,6 +26,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
+from interp.analysis.stats.bootstrap import bootstrap_score
 from interp.errors import ConfigError, DatasetError
 from interp.io.atomic import atomic_replace, atomic_write, write_parquet
 from interp.io.plots import plot_scores
@@ -240,8 +241,10 @@ def probe_sweep(
         save_to: also fit each probe on all its rows and save it to save_to/L<layer>-<role>/.
 
     Returns:
-        One row per (layer, role): layer, role, kind, metric, score, accuracy, n, n_dropped and
-        status ("ok", or why the target cannot be scored there: NaN score, nothing saved).
+        One row per (layer, role): layer, role, kind, metric, score with its 95% bootstrap CI
+        (ci_low, ci_high: rows — or groups — of the pooled out-of-fold predictions resampled,
+        the folds held fixed), accuracy, n, n_dropped and status ("ok", or why the target cannot
+        be scored there: NaN score, nothing saved).
     """
     layers = list(store.layers if layers is None else layers)
     roles = list(store.roles if roles is None else roles)
@@ -252,14 +255,16 @@ def probe_sweep(
         problem = target_problem(y, kind, cv)
         row = {"layer": layer, "role": role, "kind": kind, "n": len(y), "n_dropped": n_recorded - len(y), "status": problem or "ok"}
         if problem:
-            rows.append({**row, "metric": "auroc" if kind == "logistic" else "r2", "score": float("nan"), "accuracy": float("nan")})
+            rows.append({**row, "metric": "auroc" if kind == "logistic" else "r2", "score": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "accuracy": float("nan")})
             continue
         result = cross_validate(X, y, kind=kind, cv=cv, groups=g, C=C, alpha=alpha, seed=seed)
-        rows.append({**row, "metric": result.metric, "score": result.score, "accuracy": result.accuracy})
+        truth = (y == np.unique(y)[1]).astype(float) if kind == "logistic" else y.astype(float)
+        _, low, high = bootstrap_score(truth, result.oof, result.metric, n_boot=1000, clusters=g, seed=seed)
+        rows.append({**row, "metric": result.metric, "score": result.score, "ci_low": low, "ci_high": high, "accuracy": result.accuracy})
         if save_to is not None:
             meta = {"layer": int(layer), "role": role, "target": target.name, "cv_metric": result.metric, "cv_score": result.score, "n": len(y), "store": str(store.path)}
             LinearProbe.fit(X, y, kind, C, alpha, meta).save(Path(save_to) / f"L{layer}-{role}")
-    columns = ["layer", "role", "kind", "metric", "score", "accuracy", "n", "n_dropped", "status"]
+    columns = ["layer", "role", "kind", "metric", "score", "ci_low", "ci_high", "accuracy", "n", "n_dropped", "status"]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -147,15 +147,16 @@ def _stop_tokens(lm: LM) -> set[int]:
     return {x for t in found for x in (t if isinstance(t, (list, tuple)) else [t])}
 
 
-def _continuations(lm: LM, result, prompt_length: int, trial_ids: Sequence[str], stop: set[int], samples: int) -> list[Generation]:
-    """Generations from a `generate` result whose rows are `samples` consecutive rows per trial."""
+def _continuations(lm: LM, result, prompt_length: int, trial_ids: Sequence[str], ends: set[int], samples: int) -> list[Generation]:
+    """Generations from a `generate` result whose rows are `samples` consecutive rows per trial,
+    each cut at its first token in `ends` (EOS, or the padding after a stop string)."""
     new = result.sequences[:, prompt_length:].cpu()
     logprobs = torch.stack([step.float().log_softmax(-1) for step in result.logits], dim=1).cpu()
     chosen = logprobs.gather(2, new[:, : logprobs.shape[1], None]).squeeze(2)
     out = []
     for row in range(new.shape[0]):
         ids = new[row].tolist()
-        length = next((k for k, t in enumerate(ids) if t in stop), len(ids))
+        length = next((k for k, t in enumerate(ids) if t in ends), len(ids))
         trial_id = trial_ids[row // samples]
         out.append(Generation.from_tokens(lm.tokenizer, trial_id, ids[:length], chosen[row, :length].tolist(), sample=row % samples))
     return out
@@ -171,6 +172,7 @@ def generate(
     top_p: float = 1.0,
     n_samples: int = 1,
     seed: int = 0,
+    stop: Sequence[str] = (),
 ) -> list[Generation]:
     """Continuations of left-padded batches with per-token log-probs.
 
@@ -184,6 +186,8 @@ def generate(
         n_samples: continuations per prompt when sampling (e.g. 20 at T = 1 for P(IK)).
         seed: run seed; each trial samples from its own generator seeded by `trial_seed(seed,
             trial_id)`, so the same seed gives the same samples whatever the batching.
+        stop: strings that end a continuation (kept in it), e.g. a blank line for a base model
+            that would run on into the next question.
 
     Returns:
         One `Generation` per row (greedy) or n_samples per row, trial by trial with `sample`
@@ -194,8 +198,9 @@ def generate(
     if temperature == 0 and n_samples != 1:
         raise ConfigError(f"generate: greedy decoding gives one continuation per prompt, not n_samples={n_samples}; set a temperature")
     batch_list = [batches] if isinstance(batches, Batch) else list(batches)
-    stop = _stop_tokens(lm)
     pad = lm.tokenizer.pad_token_id
+    ends = _stop_tokens(lm) | ({pad} if stop and pad is not None else set())
+    options = {"stop_strings": list(stop), "tokenizer": lm.tokenizer} if stop else {}
     out: list[Generation] = []
     with _plain_generation_config(lm):
         for batch in tqdm(batch_list, desc="generate", disable=not progress):
@@ -211,8 +216,9 @@ def generate(
                     output_logits=True,
                     return_dict_in_generate=True,
                     pad_token_id=pad,
+                    **options,
                 )
-                out += _continuations(lm, result, batch.input_ids.shape[1], batch.trial_ids, stop, 1)
+                out += _continuations(lm, result, batch.input_ids.shape[1], batch.trial_ids, ends, 1)
                 continue
             for row, trial_id in enumerate(batch.trial_ids):
                 start = int(batch.content_start[row])
@@ -231,6 +237,7 @@ def generate(
                         output_logits=True,
                         return_dict_in_generate=True,
                         pad_token_id=pad,
+                        **options,
                     )
-                out += _continuations(lm, result, batch.input_ids.shape[1] - start, [trial_id], stop, n_samples)
+                out += _continuations(lm, result, batch.input_ids.shape[1] - start, [trial_id], ends, n_samples)
     return out

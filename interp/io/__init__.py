@@ -2,7 +2,7 @@
 record their code, the activation store (safetensors shards + parquet index), markdown tables,
 figures, and the versions of the code that produced a result. Never pickle."""
 
-from interp.io.atomic import atomic_replace, atomic_write, parquet_metadata, write_json, write_parquet
+from interp.io.atomic import atomic_folder, atomic_replace, atomic_write, parquet_metadata, write_json, write_parquet
 from interp.io.plots import by_layer_figure, plot_scores, save_figure
 from interp.io.run_dir import RunDir
 from interp.io.store import ActivationStore, chunk_ids, tensor_name
@@ -12,6 +12,7 @@ from interp.io.versions import code_identity, describe_code, versions
 __all__ = [
     "ActivationStore",
     "RunDir",
+    "atomic_folder",
     "atomic_replace",
     "atomic_write",
     "by_layer_figure",

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-__all__ = ["atomic_replace", "atomic_write", "parquet_metadata", "write_json", "write_parquet"]
+__all__ = ["atomic_folder", "atomic_replace", "atomic_write", "parquet_metadata", "write_json", "write_parquet"]
 
 _METADATA_KEY = b"interp"
 
@@ -64,3 +66,22 @@ def parquet_metadata(path: str | os.PathLike) -> dict[str, Any]:
     stored = pq.read_schema(path).metadata or {}
     raw = stored.get(_METADATA_KEY)
     return json.loads(raw) if raw else {}
+
+
+@contextmanager
+def atomic_folder(target: str | os.PathLike, marker: str = "config.json") -> Iterator[Path]:
+    """Yield a staging folder beside `target` to fill; on success rename it onto `target`. If
+    another process got there first (`target/marker` exists) its folder is kept. The staging
+    folder is removed whatever happens, so a failure leaves nothing behind."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
+    try:
+        yield staging
+        try:
+            os.replace(staging, target)
+        except OSError:
+            if not (target / marker).exists():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -25,10 +25,13 @@ def save_figure(figure, path: str | os.PathLike, dpi: int = 110) -> Path:
 
 
 def plot_scores(table: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Score by layer, one line per role (PNG); the chance line for AUROC."""
+    """Score by layer, one line per role, with its CI band where the table has ci_low / ci_high
+    (PNG); the chance line for AUROC."""
     figure, axis = plt.subplots(figsize=(7, 4))
     for role, rows in table.sort_values("layer").groupby("role", sort=True):
-        axis.plot(rows["layer"], rows["score"], marker="o", label=role)
+        (line,) = axis.plot(rows["layer"], rows["score"], marker="o", label=role)
+        if {"ci_low", "ci_high"} <= set(rows.columns):
+            axis.fill_between(rows["layer"], rows["ci_low"], rows["ci_high"], color=line.get_color(), alpha=0.15, linewidth=0)
     metric = table["metric"].iloc[0] if len(table) else "score"
     axis.set_xlabel("layer")
     axis.set_ylabel(f"cross-validated {metric}")

@@ -10,6 +10,7 @@ import torch
 
 from interp.errors import ModelError
 from interp.models.adapters import ADAPTERS, LM, adapter_for, wrap
+from interp.models.registry import REGISTRY, gguf_folder, model_folder
 from interp.models.tiny import build_tiny
 
 __all__ = ["load_model", "resolve_dtype"]
@@ -51,7 +52,9 @@ def load_model(
 
     Args:
         name_or_path: a local folder (always works offline) or a hub id such as
-            "google/gemma-3-27b-it" (needs the network or a populated HF cache), or one of
+            "google/gemma-3-27b-it" (needs the network or a populated HF cache), a registered
+            pip-installed model ("gemma-3-270m", "qwen2.5-coder-0.5b-instruct"; see
+            `interp.models.registry`), a .gguf file (dequantised once and cached), or one of
             "tiny-qwen2", "tiny-gemma3", "tiny-gemma3-mm" for a random-weight test model.
         dtype: None → bf16 on CUDA, fp32 on CPU; or "bf16", "fp32", a torch.dtype.
         device_map: passed to `from_pretrained` (accelerate), e.g. "auto", "cuda:0" or a dict;
@@ -70,6 +73,15 @@ def load_model(
     name = str(name_or_path)
     if name.startswith("tiny-") and not Path(name).exists():
         name = str(build_tiny(name.removeprefix("tiny-")))
+    elif name in REGISTRY:
+        name = str(model_folder(name))
+    elif name.lower().endswith(".gguf"):
+        name = str(gguf_folder(name))
+    elif "/" not in name and not Path(name).exists():
+        raise ModelError(
+            f"unknown model {name!r}: give a registered name ({', '.join(REGISTRY)}), tiny-qwen2 / tiny-gemma3 / "
+            "tiny-gemma3-mm, a local folder, a .gguf file, or a hub id such as google/gemma-3-27b-it (interp models lists them)"
+        )
     torch_dtype = resolve_dtype(dtype)
     if device_map is None and torch.cuda.is_available():
         device_map = "cuda"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,8 +19,9 @@ from pathlib import Path
 import torch
 
 from interp.errors import ModelError
+from interp.io.atomic import atomic_folder
 
-__all__ = ["TINY_ARCHS", "build_tiny", "cache_root", "default_corpus", "tiny", "tiny_config", "train_local_tokenizer"]
+__all__ = ["TINY_ARCHS", "build_tiny", "cache_root", "default_corpus", "interp_cache", "tiny", "tiny_config", "train_local_tokenizer"]
 
 TINY_VERSION = 1
 TINY_ARCHS = ("qwen2", "gemma3", "gemma3-mm")
@@ -34,10 +34,14 @@ LOCAL_CHAT_TEMPLATE = (
 )
 
 
+def interp_cache() -> Path:
+    """interp's cache folder: $INTERP_CACHE, else ~/.cache/interp."""
+    return Path(os.environ.get("INTERP_CACHE") or Path.home() / ".cache" / "interp")
+
+
 def cache_root() -> Path:
-    """Where tiny models are kept: $INTERP_CACHE/tiny, else ~/.cache/interp/tiny."""
-    base = os.environ.get("INTERP_CACHE") or Path.home() / ".cache" / "interp"
-    return Path(base) / "tiny"
+    """Where tiny models are kept: <interp cache>/tiny."""
+    return interp_cache() / "tiny"
 
 
 def default_corpus() -> list[str]:
@@ -232,8 +236,7 @@ def build_tiny(
         model = model_class(config).eval()
     finally:
         torch.random.set_rng_state(generator_state)
-    staging = Path(tempfile.mkdtemp(dir=root, prefix=f".{folder.name}-"))
-    try:
+    with atomic_folder(folder) as staging:
         model.save_pretrained(staging)
         tok.save_pretrained(staging)
         if arch == "gemma3-mm":
@@ -241,13 +244,6 @@ def build_tiny(
         (staging / "interp_tiny.json").write_text(
             json.dumps({"arch": arch, "seed": seed, "tokenizer": source, "version": TINY_VERSION}, indent=2)
         )
-        try:
-            os.replace(staging, folder)
-        except OSError:
-            if not (folder / "config.json").exists():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 

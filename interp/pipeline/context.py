@@ -25,7 +25,9 @@ __all__ = ["Context"]
 class Context:
     """Shared state of one pipeline run.
 
-    Subclasses name their templates in `templates` (kind → factory taking the config).
+    Subclasses name their templates in `templates` (kind → factory taking the context). A stage
+    that pilots a readout records the variant it chose in pilot.json ({kind: {"separator",
+    "suffix", ...}}); `template(kind)` and `readout(kind)` follow that variant from then on.
     """
 
     templates: Mapping[str, Callable[[Any], Template]] = {}
@@ -66,10 +68,20 @@ class Context:
         return parse_layers(getattr(getattr(self.config, section), key), self.n_layers, f"{section}.{key}")
 
     def template(self, kind: str) -> Template:
-        """The template of a kind this pipeline names in `templates`."""
+        """The template of a kind this pipeline names in `templates`, in the readout variant the
+        pilot chose (pilot.json) if one ran."""
         if kind not in self.templates:
             raise ConfigError(f"{type(self).__name__} has no template {kind!r} (it has {sorted(self.templates)})")
-        return self.templates[kind](self.config)
+        template = self.templates[kind](self)
+        choice = self.pilot_choice(kind)
+        if choice is not None:
+            template.readout_separator, template.readout_suffix = choice["separator"], choice["suffix"]
+        return template
+
+    def pilot_choice(self, kind: str) -> dict | None:
+        """The pilot's record for a template kind ({"variant", "separator", "suffix", ...}), or None."""
+        piloted = self.run.path / "pilot.json"
+        return json.loads(piloted.read_text()).get(kind) if piloted.exists() else None
 
     def readout(self, kind: str) -> Readout:
         """The readout of a template kind under the model's tokenizer (built once)."""

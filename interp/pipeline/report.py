@@ -10,7 +10,7 @@ import pandas as pd
 
 from interp.io import RunDir, describe_code, markdown_table
 
-__all__ = ["ROLE_LABELS", "code_section", "comparison_section", "fmt", "guarded", "peak", "stage_times_section", "table_or_none"]
+__all__ = ["ROLE_LABELS", "code_section", "comparison_section", "fmt", "guarded", "peak", "stage_times_section", "table_or_none", "with_ci"]
 
 ROLE_LABELS = {
     "panl": "PANL",
@@ -45,6 +45,14 @@ def guarded(compute: Callable[[], float]) -> float:
 def fmt(value: float | None, spec: str = "{:.3f}") -> str:
     """A number for a report cell; "n/a" for None or non-finite."""
     return "n/a" if value is None or not np.isfinite(value) else spec.format(value)
+
+
+def with_ci(estimate: float, low: float, high: float, spec: str = "{:.3f}") -> str:
+    """"0.612 [0.551, 0.671]" — a number and its 95% CI for a report cell ("n/a" when not finite)."""
+    if estimate is None or not np.isfinite(estimate):
+        return "n/a"
+    interval = f" [{fmt(low, spec)}, {fmt(high, spec)}]" if np.isfinite(low) and np.isfinite(high) else " [CI n/a]"
+    return spec.format(estimate) + interval
 
 
 def peak(summary: pd.DataFrame, value: str, by: str = "role", x: str = "layer", largest: bool = True) -> str:

@@ -4,7 +4,7 @@ resolved per row and fail loudly, never silently. Touches no model tensors."""
 
 from interp.prompting.batch import Batch, first_token_ids, tokenize
 from interp.prompting.roles import After, Exact, Nth, PromptLast, RoleSpec, Whole, resolve_row
-from interp.prompting.template import Rendered, Segment, Template, clean_field, labelled_colon
+from interp.prompting.template import Rendered, Segment, Template, clean_field, labelled_colon, unnamed
 from interp.prompting.trial import Trial, as_trial
 
 __all__ = [
@@ -25,4 +25,5 @@ __all__ = [
     "labelled_colon",
     "resolve_row",
     "tokenize",
+    "unnamed",
 ]

@@ -20,7 +20,7 @@ from interp.prompting.roles import RoleSpec
 from interp.prompting.trial import Trial, as_trial
 from interp.readouts.base import Readout
 
-__all__ = ["Rendered", "Segment", "Template", "TemplateError", "clean_field", "labelled_colon"]
+__all__ = ["Rendered", "Segment", "Template", "TemplateError", "clean_field", "labelled_colon", "unnamed"]
 
 
 @dataclass(frozen=True)
@@ -87,14 +87,29 @@ class Template:
             tokenizers which merge ".\n" (Qwen) keep PANL a token of its own; what was dropped is
             recorded in `Rendered.notes["answer_stripped"]`. Off by default: such rows get a
             status instead.
+        examples: worked examples (trials whose reply `completion` gives) shown before the trial,
+            in the same format, for base models; their text carries no named span, so every role
+            resolves in the final trial only, and their ids are recorded in
+            `Rendered.notes["few_shot"]`.
     """
 
     name: str = "template"
     roles: Mapping[str, RoleSpec] = {}
     last_role: str | None = None
+    readout_separator: str = " "
+    """What separates the readout prefix ("Confidence:") from the label in the variant the model
+    emits; `readout(tokenizer, separator=...)` reads another variant (a pilot picks it)."""
+    readout_suffix: str = ""
+    """Text appended to the prompt after the readout colon, for a model that emits it first (a
+    lone space token): the readout is then read one token later, at the last prompt token, and
+    the colon's role no longer has to be the last token."""
+    examples_lead: bool = True
+    """Whether the worked examples come before the user segments (a template that places them
+    itself, e.g. after a shared instruction, sets False)."""
 
-    def __init__(self, strip_answer_punctuation: bool = False):
+    def __init__(self, strip_answer_punctuation: bool = False, examples: Sequence[Trial | Mapping[str, Any]] = ()):
         self.strip_answer_punctuation = strip_answer_punctuation
+        self.examples = tuple(as_trial(example) for example in examples)
 
     def answer_text(self, trial: Trial) -> tuple[str, str]:
         """(answer as inserted, trailing characters stripped from it)."""
@@ -113,17 +128,41 @@ class Template:
         """Segments that pre-fill the assistant turn (its last token is the readout site)."""
         return []
 
-    def readout(self, tokenizer) -> Readout:
-        """The readout of this prompt's last token under `tokenizer` (templates that are read in
-        one forward pass define it; generation-only templates do not)."""
+    def prefill_with_suffix(self, trial: Trial) -> list[Segment]:
+        """The prefill and then `readout_suffix`, if any."""
+        return [*self.prefill_segments(trial), *([(None, self.readout_suffix)] if self.readout_suffix else [])]
+
+    def readout_labels_after(self) -> str:
+        """The text after which the readout's labels are tokenised: the prefix and any suffix."""
+        return getattr(self, "readout_prefix", "") + self.readout_suffix
+
+    def completion(self, trial: Trial) -> str:
+        """What follows the prefill in a worked example (e.g. " Almost certain" after "Confidence:")."""
+        raise NotImplementedError(f"template {self.name!r} has no worked-example format; give it no examples")
+
+    def example_segments(self) -> list[Segment]:
+        """The worked examples, each in the full format with its completion and a blank line, as
+        unnamed segments."""
+        segments: list[Segment] = []
+        for example in self.examples:
+            segments += unnamed([*self.user_segments(example), (None, "\n"), *self.prefill_segments(example)])
+            segments.append((None, self.completion(example) + "\n\n"))
+        return segments
+
+    def readout(self, tokenizer, separator: str | None = None) -> Readout:
+        """The readout of this prompt's last token under `tokenizer`, its labels' first tokens in
+        the variant `separator` (default `readout_separator`) — templates that are read in one
+        forward pass define it; generation-only templates do not."""
         raise NotImplementedError(f"template {self.name!r} is not read at its last token; generate from it instead")
 
     def notes(self, trial: Trial) -> dict[str, Any]:
-        """What rendering changed; by default the stripped answer punctuation, if any."""
-        if trial.answer is None or not self.strip_answer_punctuation or "answer" not in self.roles:
-            return {}
-        stripped = self.answer_text(trial)[1]
-        return {"answer_stripped": stripped} if stripped else {}
+        """What rendering changed: the stripped answer punctuation, if any, and the worked examples."""
+        notes: dict[str, Any] = {"few_shot": [example.id for example in self.examples]} if self.examples else {}
+        if trial.answer is not None and self.strip_answer_punctuation and "answer" in self.roles:
+            stripped = self.answer_text(trial)[1]
+            if stripped:
+                notes["answer_stripped"] = stripped
+        return notes
 
     def render(self, trial: Trial | Mapping[str, Any], tokenizer=None, chat: bool = True) -> Rendered:
         """Render one trial.
@@ -140,9 +179,11 @@ class Template:
         """
         trial = as_trial(trial)
         user = _Builder()
+        if self.examples_lead:
+            user.add(self.example_segments())
         user.add(self.user_segments(trial))
         if not chat:
-            prefill = self.prefill_segments(trial)
+            prefill = self.prefill_with_suffix(trial)
             if prefill:
                 user.add([(None, "\n"), *prefill])
             return self._rendered(trial, user.text, user.spans, chat=False, add_special_tokens=True)
@@ -162,7 +203,7 @@ class Template:
             )
         spans = {k: (a + offset, b + offset) for k, (a, b) in user.spans.items()}
         tail = _Builder(start=len(head))
-        tail.add(self.prefill_segments(trial))
+        tail.add(self.prefill_with_suffix(trial))
         spans.update(tail.spans)
         return self._rendered(trial, head + tail.text, spans, chat=True, add_special_tokens=False)
 
@@ -171,7 +212,7 @@ class Template:
             text=text,
             spans=spans,
             roles=self.roles,
-            last_role=self.last_role,
+            last_role=None if self.readout_suffix else self.last_role,
             chat=chat,
             add_special_tokens=add_special_tokens,
             trial_id=trial.id,
@@ -219,6 +260,11 @@ def clean_field(trial: Trial, field_name: str, value: str | None, multiline: boo
     if not multiline and ("\n" in text or "\r" in text):
         raise TemplateError(f"trial {trial.id}: {field_name} contains a line break: {text!r}")
     return text
+
+
+def unnamed(segments: Sequence[Segment]) -> list[Segment]:
+    """The same text with every span name dropped (for worked examples)."""
+    return [(None, text) for _, text in segments]
 
 
 def labelled_colon(label: str, role: str) -> list[Segment]:

@@ -140,12 +140,14 @@ class Readout(Protocol):
     """Logits at the readout position [batch, vocab] → per-trial columns.
 
     Attributes:
+        token_ids: the candidate first tokens it reads (classes, digits, Y/N, options).
         clean_columns: columns a sweep keeps from the clean run, as `clean_<name>`.
         columns: numeric columns of an intervened run (NaN where a cell did not apply to a row).
         list_columns: list-valued columns of an intervened run (e.g. class probabilities).
         metrics: how trial rows become per-cell metrics and recovery.
     """
 
+    token_ids: tuple[int, ...]
     clean_columns: tuple[str, ...]
     columns: tuple[str, ...]
     list_columns: tuple[str, ...]

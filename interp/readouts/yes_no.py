@@ -73,6 +73,11 @@ class YesNoReadout(ReadsMetrics):
     list_columns: tuple[str, ...] = ()
 
     @property
+    def token_ids(self) -> tuple[int, int]:
+        """(Y, N) first-token ids."""
+        return (self.yes_id, self.no_id)
+
+    @property
     def metrics(self) -> CellMetrics:
         label = self.label
 

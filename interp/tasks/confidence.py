@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from interp.errors import TemplateError
 from interp.prompting import After, Exact, Nth, PromptLast, RoleSpec, Segment, Template, Trial, Whole, clean_field, first_token_ids, labelled_colon
 from interp.readouts import ClassReadout
 
@@ -29,6 +30,8 @@ __all__ = [
     "MinimalConfidenceTemplate",
     "NumericConfidenceTemplate",
     "answer_block_segments",
+    "class_of",
+    "example_confidence",
     "class_instruction_segments",
     "class_list_segments",
     "parse_confidence_class",
@@ -36,6 +39,9 @@ __all__ = [
 ]
 
 DIGITS = tuple(str(d) for d in range(10))
+EXAMPLE_CONFIDENCE = "confidence"
+"""Metadata key of a worked example's confidence in [0, 1]; each template writes it in its own
+format (class label, 0–100, digit)."""
 DIGIT_VALUES = tuple((d + 0.5) / 10 for d in range(10))
 """Confidence of digit d in the minimal 0–9 prompt: (d + 0.5)/10 (verbal_confidence.md §8)."""
 
@@ -70,6 +76,22 @@ CONFIDENCE_CLASSES: tuple[ConfidenceClass, ...] = tuple(
         )
     )
 )
+
+
+def class_of(value: float, classes: Sequence[ConfidenceClass] = CONFIDENCE_CLASSES) -> ConfidenceClass:
+    """The class whose range holds `value` (1.0 falls in the last)."""
+    for cls in classes:
+        if cls.low <= value < cls.high:
+            return cls
+    return classes[-1]
+
+
+def example_confidence(trial: Trial) -> float:
+    """A worked example's confidence (metadata["confidence"]); a TemplateError names it if missing."""
+    value = trial.metadata.get(EXAMPLE_CONFIDENCE)
+    if value is None or not 0 <= float(value) <= 1:
+        raise TemplateError(f"worked example {trial.id}: metadata['{EXAMPLE_CONFIDENCE}'] must be a confidence in [0, 1], got {value!r}")
+    return float(value)
 
 
 ANSWER_BLOCK_ROLES: Mapping[str, RoleSpec] = {
@@ -156,6 +178,14 @@ class ConfidenceReadoutTemplate(Template):
         """What the prompt asks for after PANL."""
         raise NotImplementedError
 
+    def example_segments(self) -> list[Segment]:
+        """Worked examples before the prompt, compact: "Question: …\nAnswer: …\nConfidence:…"
+        (the full instruction appears once, in the final prompt, so PANL still precedes it)."""
+        return [
+            (None, f"Question: {clean_field(e, 'question', e.question, multiline=True)}\nAnswer: {self.answer_text(e)[0]}\nConfidence:{self.completion(e)}\n\n")
+            for e in self.examples
+        ]
+
     def user_segments(self, trial: Trial) -> list[Segment]:
         return [*answer_block_segments(self, trial, self.header), *self.request_segments()]
 
@@ -170,33 +200,35 @@ class CategoricalConfidenceTemplate(ConfidenceReadoutTemplate):
 
     name = "confidence_categorical"
     header = "Below is a trivia question, followed by an answer that you gave to it earlier."
-    label_separator = " "
     classes = CONFIDENCE_CLASSES
     roles: Mapping[str, RoleSpec] = {**ConfidenceReadoutTemplate.roles, **INSTRUCTION_ROLES}
 
     def request_segments(self) -> list[Segment]:
         return class_instruction_segments(self.classes)
 
-    def class_token_ids(self, tokenizer) -> list[int]:
-        """First token of each class label as emitted after CC; raises if any two coincide."""
-        return first_token_ids(
-            tokenizer, [c.label for c in self.classes], prefix=self.readout_prefix, separator=self.label_separator
-        )
+    def completion(self, trial: Trial) -> str:
+        return self.readout_separator + class_of(example_confidence(trial), self.classes).label
 
-    def readout(self, tokenizer) -> ClassReadout:
+    def class_token_ids(self, tokenizer, separator: str | None = None) -> list[int]:
+        """First token of each class label as emitted after CC; raises if any two coincide."""
+        sep = self.readout_separator if separator is None else separator
+        return first_token_ids(tokenizer, [c.label for c in self.classes], prefix=self.readout_labels_after(), separator=sep)
+
+    def readout(self, tokenizer, separator: str | None = None) -> ClassReadout:
         """The ten classes at CC, valued at their midpoints."""
-        return ClassReadout(
-            tuple(self.class_token_ids(tokenizer)), tuple(c.midpoint for c in self.classes), tuple(c.label for c in self.classes)
-        )
+        ids = tuple(self.class_token_ids(tokenizer, separator))
+        return ClassReadout(ids, tuple(c.midpoint for c in self.classes), tuple(c.label for c in self.classes))
 
 
 class ConfidencePhase0Template(Template):
     """Phase 0 (verbal_confidence.md §3.1): the confidence instruction first, then the question,
     then the assistant turn pre-filled with "Answer:" whose colon (AC) is the last prompt token.
-    The model generates the answer, a newline and "Confidence: <class>"."""
+    The model generates the answer, a newline and "Confidence: <class>". Worked examples (for base
+    models) come after the instruction, in the reply's own format."""
 
     name = "confidence_phase0"
     classes = CONFIDENCE_CLASSES
+    examples_lead = False
     last_role = "answer_colon"
     roles: Mapping[str, RoleSpec] = {
         "question": Whole("question"),
@@ -216,12 +248,21 @@ class ConfidencePhase0Template(Template):
             *class_list_segments(self.classes),
             (None, "Reply in this format:\nAnswer: <your answer>\nConfidence"),
             ("format_confidence_colon", ":"),
-            (None, " <category>\nGive only the answer and the category name.\nQuestion: "),
+            (None, " <category>\nGive only the answer and the category name.\n"),
+            *self.example_segments(),
+            (None, "Question: "),
             ("question", clean_field(trial, "question", trial.question, multiline=True)),
         ]
 
     def prefill_segments(self, trial: Trial) -> list[Segment]:
         return labelled_colon("Answer", "answer_colon")
+
+    def completion(self, trial: Trial) -> str:
+        return f" {clean_field(trial, 'answer', trial.answer)}\nConfidence: {class_of(example_confidence(trial), self.classes).label}"
+
+    def example_segments(self) -> list[Segment]:
+        """Worked examples after the instruction, each "Question: …\nAnswer: …\nConfidence: …"."""
+        return [(None, f"Question: {clean_field(e, 'question', e.question, multiline=True)}\nAnswer:{self.completion(e)}\n\n") for e in self.examples]
 
 
 class NumericConfidenceTemplate(ConfidenceReadoutTemplate):
@@ -231,6 +272,7 @@ class NumericConfidenceTemplate(ConfidenceReadoutTemplate):
 
     name = "confidence_numeric"
     header = "Below is a question, followed by an answer that you gave to it earlier."
+    readout_separator = ""
 
     def request_segments(self) -> list[Segment]:
         return [
@@ -242,13 +284,18 @@ class NumericConfidenceTemplate(ConfidenceReadoutTemplate):
             )
         ]
 
-    def digit_token_ids(self, tokenizer) -> list[int]:
-        """First token of each digit 0–9 straight after the colon; raises if two coincide."""
-        return first_token_ids(tokenizer, DIGITS, prefix=self.readout_prefix, separator="")
+    def completion(self, trial: Trial) -> str:
+        return str(round(100 * example_confidence(trial)))
 
-    def readout(self, tokenizer) -> ClassReadout:
+    def digit_token_ids(self, tokenizer, separator: str | None = None) -> list[int]:
+        """First token of each digit 0–9 after the colon (straight after it by default); raises if
+        two coincide."""
+        sep = self.readout_separator if separator is None else separator
+        return first_token_ids(tokenizer, DIGITS, prefix=self.readout_labels_after(), separator=sep)
+
+    def readout(self, tokenizer, separator: str | None = None) -> ClassReadout:
         """The first digit at CC, digit d valued (d + 0.5)/10 (`DIGIT_VALUES`)."""
-        return ClassReadout(tuple(self.digit_token_ids(tokenizer)), DIGIT_VALUES, DIGITS)
+        return ClassReadout(tuple(self.digit_token_ids(tokenizer, separator)), DIGIT_VALUES, DIGITS)
 
 
 class MinimalConfidenceTemplate(NumericConfidenceTemplate):
@@ -260,6 +307,9 @@ class MinimalConfidenceTemplate(NumericConfidenceTemplate):
 
     def request_segments(self) -> list[Segment]:
         return [(None, "Rate how likely it is to be correct with one digit from 0 (surely wrong) to 9 (surely right).")]
+
+    def completion(self, trial: Trial) -> str:
+        return str(min(9, int(10 * example_confidence(trial))))
 
 
 def parse_confidence_class(text: str, classes: Sequence[ConfidenceClass] = CONFIDENCE_CLASSES) -> tuple[ConfidenceClass | None, str]:

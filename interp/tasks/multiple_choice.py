@@ -21,7 +21,7 @@ class MCQTemplate(Template):
 
     name = "mcq"
     readout_prefix = "Answer:"
-    option_separator = ""
+    readout_separator = ""
     abstain_text = "I do not know the answer and decline to answer."
     last_role = "answer_colon"
 
@@ -70,12 +70,12 @@ class MCQTemplate(Template):
         token and the digit, so with a space every option would share its first token (which
         `first_token_ids` refuses)."""
         labels = [str(k) for k in range(1, 6 if self.abstain else 5)]
-        sep = self.option_separator if separator is None else separator
-        return first_token_ids(tokenizer, labels, prefix=self.readout_prefix, separator=sep)
+        sep = self.readout_separator if separator is None else separator
+        return first_token_ids(tokenizer, labels, prefix=self.readout_labels_after(), separator=sep)
 
-    def readout(self, tokenizer, temperature: float = 1.0) -> OptionReadout:
+    def readout(self, tokenizer, separator: str | None = None, temperature: float = 1.0) -> OptionReadout:
         """The option numbers at AC with a calibration temperature."""
-        return OptionReadout(tuple(self.option_token_ids(tokenizer)), temperature=temperature)
+        return OptionReadout(tuple(self.option_token_ids(tokenizer, separator)), temperature=temperature)
 
 
 class ThresholdTemplate(MCQTemplate):
@@ -96,7 +96,7 @@ class ThresholdTemplate(MCQTemplate):
         return int(value)
 
     def notes(self, trial: Trial) -> dict[str, Any]:
-        return {"threshold": self.threshold_for(trial)}
+        return {**super().notes(trial), "threshold": self.threshold_for(trial)}
 
     def user_segments(self, trial: Trial) -> list[Segment]:
         threshold = self.threshold_for(trial)

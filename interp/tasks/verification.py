@@ -66,13 +66,14 @@ class VerificationTemplate(Template):
     def prefill_segments(self, trial: Trial) -> list[Segment]:
         return labelled_colon("Verdict", "pl")
 
-    def yes_no_token_ids(self, tokenizer) -> list[int]:
+    def yes_no_token_ids(self, tokenizer, separator: str | None = None) -> list[int]:
         """[id of "Y", id of "N"] as emitted after PL; raises if they coincide."""
-        return first_token_ids(tokenizer, ("Y", "N"), prefix=self.readout_prefix, separator=" ")
+        sep = self.readout_separator if separator is None else separator
+        return first_token_ids(tokenizer, ("Y", "N"), prefix=self.readout_labels_after(), separator=sep)
 
-    def readout(self, tokenizer, label: str = "correct") -> YesNoReadout:
+    def readout(self, tokenizer, separator: str | None = None, label: str = "correct") -> YesNoReadout:
         """The Y/N verdict at PL, d′ scored against the rows' `label` column."""
-        yes, no = self.yes_no_token_ids(tokenizer)
+        yes, no = self.yes_no_token_ids(tokenizer, separator)
         return YesNoReadout(yes, no, label=label)
 
 

@@ -58,9 +58,9 @@ def test_every_row_has_a_status_and_the_sets_are_disjoint(tiny_run):
     assert trials["status"].notna().all() and trials["id"].is_unique
     counts = trials["set"].value_counts()
     for name, size in asdict(config.sets).items():
-        assert counts[name] == size
+        assert counts.get(name, 0) == size
     behaviour = _read(tiny_run, "behaviour")
-    assert sorted(behaviour["trial_id"]) == sorted(trials.loc[trials["set"].isin(list(asdict(config.sets))), "id"])
+    assert sorted(behaviour["trial_id"]) == sorted(trials.loc[trials["set"].isin(["behaviour", "activation", "calibration"]), "id"])
     assert behaviour["status"].notna().all()
     assert (behaviour.groupby("trial_id")["set"].nunique() == 1).all()
     for stage in ("steering", "patching", "noising", "swap", "blocking"):
@@ -238,3 +238,34 @@ def test_run_list_finds_the_pipeline_with_its_description(capsys):
     listed = dict(line.split(None, 1) for line in capsys.readouterr().out.strip().splitlines())
     assert listed["verbal-confidence"].startswith("How do LLMs compute verbal confidence?")
     assert "demo" in listed
+
+
+def test_the_pilot_refuses_a_readout_that_disagrees_with_generation(tmp_path):
+    need(TRIVIAQA)
+    config = load_config(TINY, {"sets": {"behaviour": 8, "activation": 0, "calibration": 0}, "pilot": {"n": 8, "min_agreement": 0.99}})
+    with pytest.raises(ConfigError, match=r"pilot: the readout's argmax agrees with greedy generation's first token on categorical: 0% of 8"):
+        run(config, stages="behaviour", out=tmp_path / "refused")
+    pilot = pd.read_parquet(tmp_path / "refused" / "pilot.parquet")
+    assert set(pilot["readout"]) == {"categorical", "minimal"} and not pilot["agree"].any()
+
+
+def test_worked_examples_come_from_a_disjoint_pool_and_reach_the_prompts(tmp_path):
+    need(TRIVIAQA)
+    overrides = {"sets": {"behaviour": 8, "activation": 8, "calibration": 0, "examples": 4}, "few_shot": {"phase0": 3, "readout": 2}, "pilot": {"n": 4, "min_agreement": 0.0}}
+    folder = Path(run(load_config(TINY, overrides), stages="behaviour,capture", out=tmp_path / "shots"))
+    shots = pd.read_parquet(folder / "few_shot.parquet")
+    trials = pd.read_parquet(folder / "trials.parquet")
+    assert sorted(shots["prompt"]) == ["phase0"] * 3 + ["readout"] * 2
+    assert set(shots["trial_id"]) <= set(trials.loc[trials["set"] == "examples", "id"])
+    behaviour = pd.read_parquet(folder / "behaviour.parquet")
+    assert not set(shots["trial_id"]) & set(behaviour["trial_id"]) and len(behaviour) == 16
+    readout = shots[shots["prompt"] == "readout"].sort_values("order")
+    assert readout["confidence"].tolist() == [0.95, 0.05]  # a gold answer, then a foil
+    assert readout["answer"].iloc[1] != trials.set_index("id").loc[readout["trial_id"].iloc[1], "gold"]
+    from experiments.verbal_confidence.context import VerbalConfidenceContext
+    from interp.io import RunDir
+
+    ctx = VerbalConfidenceContext(load_config(TINY, overrides), RunDir(folder))
+    text = ctx.template("categorical").render(ctx.trials(behaviour["trial_id"].head(1))[0], ctx.lm.tokenizer).text
+    for question in readout["question"]:
+        assert question in text

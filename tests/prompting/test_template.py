@@ -92,3 +92,35 @@ def test_batches_chunk_renderable_trials_and_give_the_others_a_status(qwen_token
     assert all(b.padding_side == "left" for b in batches)
     with pytest.raises(ValueError, match="batch_size must be ≥ 1"):
         CategoricalConfidenceTemplate().batches(trials, qwen_tokenizer, batch_size=0)
+
+
+def test_worked_examples_come_first_carry_no_roles_and_are_recorded(real_tokenizer):
+    from interp.tasks import CategoricalConfidenceTemplate, ConfidencePhase0Template, MinimalConfidenceTemplate
+
+    examples = [
+        Trial(id="e1", question="Which planet is red?", answer="Mars", metadata={"confidence": 0.95}),
+        Trial(id="e2", question="Who wrote Hamlet?", answer="Dickens", metadata={"confidence": 0.05}),
+    ]
+    final = Trial(id="q", question="What is the capital of Australia?", answer="Canberra")
+    for template_class, replies in (
+        (CategoricalConfidenceTemplate, ["Confidence: Almost certain", "Confidence: No chance"]),
+        (MinimalConfidenceTemplate, ["Confidence:9", "Confidence:0"]),
+        (ConfidencePhase0Template, ["Answer: Mars\nConfidence: Almost certain", "Answer: Dickens\nConfidence: No chance"]),
+    ):
+        plain = template_class().render(final, real_tokenizer, chat=False)
+        shot = template_class(examples=examples).render(final, real_tokenizer, chat=False)
+        for reply in replies:
+            assert reply in shot.text and reply not in plain.text
+        assert shot.notes["few_shot"] == ["e1", "e2"]
+        # Every span is the final trial's: the same text, at the same distance from the end when
+        # the examples lead (Phase 0 puts them after its instruction, before the question).
+        for name, (a, b) in plain.spans.items():
+            c, d = shot.spans[name]
+            assert shot.text[c:d] == plain.text[a:b], name
+            assert (len(shot.text) - c == len(plain.text) - a) if template_class.examples_lead or name in ("question", "answer_colon") else c == a, name
+        batch = template_class(examples=examples).batch([final], real_tokenizer, chat=False)
+        assert batch.status() == ["ok"]
+        question = batch.spans["question"][0]
+        assert real_tokenizer.decode(batch.input_ids[0, question[0] : question[1]]).strip() == final.question
+    with pytest.raises(TemplateError, match="worked example e1: metadata\\['confidence'\\]"):
+        CategoricalConfidenceTemplate(examples=[Trial(id="e1", question="q?", answer="a")]).render(final, real_tokenizer, chat=False)

@@ -3,7 +3,7 @@ reliability data), variance partitioning with cross-validated ridge, nested logi
 with likelihood-ratio tests, SDT d′ and c, McNemar, implicit thresholds, bootstrap CIs and paired
 tests, and parallel mediation. Formulas follow shared/research/*.md §5."""
 
-from interp.analysis.stats.bootstrap import bootstrap_ci, bootstrap_indices, paired_bootstrap_test
+from interp.analysis.stats.bootstrap import bootstrap_ci, bootstrap_indices, bootstrap_score, paired_bootstrap_test
 from interp.analysis.stats.calibration import auroc, brier, ece, reliability
 from interp.analysis.stats.mediation import parallel_mediation
 from interp.analysis.stats.regression import LogitComparison, VariancePartition, fit_logit, nested_logit, variance_partition
@@ -17,6 +17,7 @@ __all__ = [
     "auroc",
     "bootstrap_ci",
     "bootstrap_indices",
+    "bootstrap_score",
     "brier",
     "ece",
     "fit_logit",

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["bootstrap_ci", "bootstrap_indices", "paired_bootstrap_test"]
+__all__ = ["bootstrap_ci", "bootstrap_indices", "bootstrap_score", "paired_bootstrap_test"]
 
 
 def bootstrap_indices(n: int, n_boot: int, clusters: Sequence | None = None, seed: int = 0):
@@ -53,3 +53,42 @@ def paired_bootstrap_test(a, b, n_boot: int = 2000, clusters: Sequence | None = 
     low, high = np.quantile(draws, [(1 - level) / 2, 1 - (1 - level) / 2])
     p = min(1.0, 2 * min(float((draws <= 0).mean()), float((draws >= 0).mean())))
     return {"mean_difference": float(difference.mean()), "ci_low": float(low), "ci_high": float(high), "p": p}
+
+
+def bootstrap_score(y, prediction, metric: str, n_boot: int = 1000, level: float = 0.95, clusters: Sequence | None = None, seed: int = 0) -> tuple[float, float, float]:
+    """(estimate, low, high) of AUROC or R² of `prediction` [n] against `y` [n], with a percentile
+    bootstrap over rows (or whole clusters), vectorised over the resamples — the same indices as
+    `bootstrap_indices(n, n_boot, clusters, seed)`, so it equals `bootstrap_ci` of
+    `sklearn.metrics.roc_auc_score` / `r2_score`. Resamples with one class (AUROC) are left out."""
+    from scipy.stats import rankdata
+
+    y, prediction = np.asarray(y, dtype=np.float64), np.asarray(prediction, dtype=np.float64)
+    if y.shape != prediction.shape or y.ndim != 1:
+        raise ValueError(f"y and prediction must be matching [n] arrays, got {y.shape} and {prediction.shape}")
+    if metric not in ("auroc", "r2"):
+        raise ValueError(f"metric must be 'auroc' or 'r2', got {metric!r}")
+
+    def scores(rows: np.ndarray) -> np.ndarray:
+        target, predicted = y[rows], prediction[rows]
+        if metric == "r2":
+            residual = ((target - predicted) ** 2).sum(-1)
+            total = ((target - target.mean(-1, keepdims=True)) ** 2).sum(-1)
+            return np.where(total > 0, 1 - residual / np.where(total > 0, total, 1), np.nan)
+        positive = target == 1
+        n_pos = positive.sum(-1)
+        n_neg = target.shape[-1] - n_pos
+        ranks = rankdata(predicted, axis=-1)
+        value = ((ranks * positive).sum(-1) - n_pos * (n_pos + 1) / 2) / np.where(n_pos * n_neg > 0, n_pos * n_neg, 1)
+        return np.where(n_pos * n_neg > 0, value, np.nan)
+
+    estimate = float(scores(np.arange(len(y))[None])[0])
+    draws = [rows for rows in bootstrap_indices(len(y), n_boot, clusters, seed)]
+    if clusters is None:
+        values = scores(np.stack(draws))
+    else:
+        values = np.array([scores(rows[None])[0] for rows in draws])
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return estimate, float("nan"), float("nan")
+    low, high = np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return estimate, float(low), float(high)
