@@ -15,22 +15,32 @@ from interp.errors import ConfigError, DatasetError
 from interp.forward import FEATURES, generate, last_token_logits, pilot_readout
 from interp.pipeline import resolve_path
 from interp.prompting import Batch, Trial
-from interp.tasks import assign_sets, dedupe, grade_triviaqa, hedges, load_triviaqa, parse_confidence_class, parse_percent
+from interp.tasks import OPEN_ENDED, assign_sets, dedupe, grade_answer, hedges, load_gsm8k, load_mmlu, load_triviaqa, parse_confidence_class, parse_percent, restates_question, with_options
+
+
+LOADERS = {
+    "triviaqa": lambda path, spec: load_triviaqa(path, on_error="status"),
+    "mmlu": lambda path, spec: load_mmlu(path, split=spec.split, on_error="status"),
+    "gsm8k": lambda path, spec: load_gsm8k(path, on_error="status"),
+}
+"""The datasets of §6.10 the pipeline reads; MMLU items become one question with numbered options."""
 
 
 def load_rows(ctx: VerbalConfidenceContext) -> pd.DataFrame:
     """The dataset rows (local file, else the hub when `data.hub`), deduplicated, with a `set`
     column from disjoint seeded sets over the rows whose status is ok."""
     spec = ctx.config.data
-    if spec.dataset != "triviaqa":
-        raise ConfigError(f"data.dataset: the verbal-confidence pipeline reads triviaqa, not {spec.dataset!r}")
+    if spec.dataset not in LOADERS:
+        raise ConfigError(f"data.dataset: the verbal-confidence pipeline reads {', '.join(LOADERS)}, not {spec.dataset!r}")
     path = resolve_path(spec.path)
     if path is not None and path.exists():
-        rows = load_triviaqa(path, on_error="status")
+        rows = LOADERS[spec.dataset](path, spec)
     elif spec.hub:
-        rows = load_triviaqa(None, on_error="status")
+        rows = LOADERS[spec.dataset](None, spec)
     else:
         raise DatasetError(f"data.path {path} does not exist and data.hub is off")
+    if spec.dataset == "mmlu":
+        rows["question"] = [q if q is None else with_options(q, o) for q, o in zip(rows["question"], rows["options"])]
     if spec.limit is not None:
         rows = rows.head(int(spec.limit))
     rows = dedupe(rows).reset_index(drop=True)
@@ -51,14 +61,15 @@ def few_shot_examples(ctx: VerbalConfidenceContext, rows: pd.DataFrame) -> pd.Da
     if len(pool) < needed or (spec.readout and len(pool) < 2):
         raise ConfigError(f"few_shot asks for {needed} worked examples but sets.examples holds {len(pool)}")
     out = []
+    answers = [str(int(r.correct_option)) if r.dataset in ("mmlu", "mcq") else r.gold for r in pool.itertuples(index=False)]
     for k in range(spec.phase0):
         item = pool.iloc[k]
-        out.append({"prompt": "phase0", "order": k, "trial_id": item["id"], "question": item["question"], "answer": item["gold"], "confidence": 0.95})
+        out.append({"prompt": "phase0", "order": k, "trial_id": item["id"], "question": item["question"], "answer": answers[k], "confidence": 0.95})
     for k in range(spec.readout):
         item = pool.iloc[k]
-        foil = pool.iloc[(k + 1) % len(pool)]["gold"]
+        foil = answers[(k + 1) % len(pool)]
         correct = k % 2 == 0
-        out.append({"prompt": "readout", "order": k, "trial_id": item["id"], "question": item["question"], "answer": item["gold"] if correct else foil, "confidence": 0.95 if correct else 0.05})
+        out.append({"prompt": "readout", "order": k, "trial_id": item["id"], "question": item["question"], "answer": answers[k] if correct else foil, "confidence": 0.95 if correct else 0.05})
     return pd.DataFrame(out, columns=["prompt", "order", "trial_id", "question", "answer", "confidence"])
 
 
@@ -68,7 +79,7 @@ def run(ctx: VerbalConfidenceContext) -> pd.DataFrame:
     ctx.run.write_table("few_shot", few_shot_examples(ctx, rows))
     used = rows[rows["set"].isin(TRIAL_SETS)]
     trials = [
-        Trial(id=r.id, question=r.question, gold=r.gold, aliases=tuple(r.aliases or ()), metadata={"set": r.set})
+        Trial(id=r.id, question=r.question, gold=r.gold, aliases=tuple(r.aliases or ()), metadata={"set": r.set, "dataset": r.dataset, "correct_option": r.correct_option})
         for r in used.itertuples(index=False)
     ]
     size = max(1, int(ctx.config.batch_size)) * 8
@@ -129,7 +140,8 @@ def _phase0(ctx: VerbalConfidenceContext, trials: list[Trial]) -> pd.DataFrame:
     for gen in generate(ctx.lm, batches, max_new_tokens=int(spec.max_new_tokens), stop=spec.stop, progress=False):
         record = records[gen.trial_id]
         same_run, same_status = parse_confidence_class(gen.after_answer)
-        grade = grade_triviaqa(gen.answer, by_id[gen.trial_id].aliases) if gen.answer else None
+        trial = by_id[gen.trial_id]
+        grade = grade_answer(trial.metadata["dataset"], gen.answer, trial.gold, trial.aliases, trial.metadata["correct_option"]) if gen.answer else None
         hedged = hedges(gen.answer)
         record.update(
             phase0_text=gen.text,
@@ -146,6 +158,8 @@ def _phase0(ctx: VerbalConfidenceContext, trials: list[Trial]) -> pd.DataFrame:
         )
         if gen.status != "ok":
             record["status"] = f"phase0: {gen.status}"
+        elif trial.metadata["dataset"] in OPEN_ENDED and restates_question(gen.answer, trial.question):
+            record.update(status="grade: restates question", correct=None, grade_status="restates question")
         elif grade is not None and grade.correct is None:
             record["status"] = f"grade: {grade.status}"
     table = pd.DataFrame(list(records.values()))
@@ -156,15 +170,15 @@ def _phase0(ctx: VerbalConfidenceContext, trials: list[Trial]) -> pd.DataFrame:
 
 
 def _readouts(ctx: VerbalConfidenceContext, trials: list[Trial], answers: pd.DataFrame) -> pd.DataFrame:
-    """Phase 1 (and the numeric and minimal variants, for the behaviour set) of one chunk of trials."""
+    """Phase 1, and the numeric and minimal variants on `behaviour.variant_sets`, of one chunk of trials."""
     records = {t.id: answers.loc[t.id].to_dict() | {"trial_id": t.id} for t in trials}
     answered = [Trial(id=t.id, question=t.question, answer=records[t.id]["answer"], gold=t.gold, aliases=t.aliases) for t in trials if records[t.id]["status"] == "ok"]
     _phase1(ctx, answered, records)
-    behaviour_set = [t for t in answered if records[t.id]["set"] == "behaviour"]
+    variant_sets = [t for t in answered if records[t.id]["set"] in ctx.config.behaviour.variant_sets]
     if ctx.config.behaviour.numeric:
-        _numeric(ctx, behaviour_set, records)
+        _numeric(ctx, variant_sets, records)
     if ctx.config.behaviour.minimal:
-        _minimal(ctx, behaviour_set, records)
+        _minimal(ctx, variant_sets, records)
     table = pd.DataFrame(list(records.values()))
     for name in ("confidence", "numeric_confidence", "minimal_confidence"):
         if name not in table:
@@ -186,7 +200,7 @@ def _phase1(ctx: VerbalConfidenceContext, trials: list[Trial], records: dict) ->
         statuses = batch.status()
         for row, trial_id in enumerate(batch.trial_ids):
             record = records[trial_id]
-            record.update(question_tokens=_lengths(batch, row, "question"), answer_tokens=_lengths(batch, row, "answer"))
+            record.update(question_tokens=_lengths(batch, row, "question"), answer_tokens=_lengths(batch, row, "answer"), answer_stripped=batch.metadata[row].get("answer_stripped", ""))
             if statuses[row] != "ok":
                 record["status"] = f"phase1 roles: {statuses[row]}"
             record.update(

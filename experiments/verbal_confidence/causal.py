@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import save_file
 
 from experiments.verbal_confidence.context import VerbalConfidenceContext
-from interp.analysis import length_matched_donors, natural_variation, ood_stats, steering_vector
+from interp.analysis import OODStats, length_matched_donors, natural_variation, ood_stats, steering_vector
 from interp.errors import ConfigError
 from interp.forward import capture
 from interp.interventions import CorruptEmbeddings, EmbeddingMeans, MeanAblate, Patch, Steer, embedding_means, interventions
@@ -36,10 +36,11 @@ def _labelled(table: pd.DataFrame, groups: pd.DataFrame) -> pd.DataFrame:
     return table.merge(groups[["trial_id", "group", "selected_by"]], on="trial_id", how="left")
 
 
-def _test_groups(ctx: VerbalConfidenceContext, pool: pd.DataFrame, n_high: int, n_low: int, exclude: Iterable[str] = ()) -> pd.DataFrame:
+def _test_groups(ctx: VerbalConfidenceContext, pool: pd.DataFrame, n_high: int, n_low: int, key: str, exclude: Iterable[str] = ()) -> pd.DataFrame:
+    """High and low trials drawn at random within the top-3 / bottom-3 classes (see `sample`)."""
     selection = ctx.config.selection
-    high = ctx.select(pool, n_high, selection.high_classes, highest=True, exclude=exclude).assign(group="high")
-    low = ctx.select(pool, n_low, selection.low_classes, highest=False, exclude=set(exclude) | set(high["trial_id"])).assign(group="low")
+    high = ctx.sample(pool, n_high, selection.high_classes, True, f"{key} high", exclude=exclude).assign(group="high")
+    low = ctx.sample(pool, n_low, selection.low_classes, False, f"{key} low", exclude=set(exclude) | set(high["trial_id"])).assign(group="low")
     return pd.concat([high, low], ignore_index=True)
 
 
@@ -48,12 +49,23 @@ def _require(frame: pd.DataFrame, what: str) -> None:
         raise ConfigError(f"{what}: no eligible trials (check the set sizes and the behaviour statuses)")
 
 
-def steering_vectors(ctx: VerbalConfidenceContext) -> tuple[dict[tuple[int, str], torch.Tensor], pd.DataFrame]:
-    """v_high per (layer, role) from the H/L vector trials, and the selection table; committed as
-    a part and copied to steering_vectors.safetensors."""
+STORES = {"categorical": "activations", "numeric": "activations_numeric"}
+"""The activation store of each steered prompt."""
+
+
+def steering_roles(ctx: VerbalConfidenceContext, prompt: str) -> list[str]:
+    """The steering roles that `prompt`'s template has (the numeric prompt has no FCC)."""
+    have = ctx.template(prompt).roles
+    return [role for role in ctx.config.steering.roles if role in have]
+
+
+def steering_vectors(ctx: VerbalConfidenceContext, prompt: str = "categorical") -> tuple[dict[tuple[int, str], torch.Tensor], pd.DataFrame]:
+    """v_high per (layer, role) of `prompt` from the H/L vector trials (the highest-ranked
+    trials of the two vector classes, §6.1), and the selection table; committed as a part (the
+    categorical ones also copied to steering_vectors.safetensors)."""
     spec = ctx.config.steering
-    roles = list(spec.roles)
-    pool = ctx.eligible("activation", roles)
+    roles = steering_roles(ctx, prompt)
+    pool = ctx.eligible("activation", list(spec.roles))
     vector_pool = pool[pool["correct"].fillna(False).astype(bool)] if spec.require_correct else pool
     high = ctx.select(vector_pool, int(spec.n_vector), [spec.vector_high_class], highest=True).assign(group="vector_high")
     low = ctx.select(vector_pool, int(spec.n_vector), [spec.vector_low_class], highest=False, exclude=high["trial_id"]).assign(group="vector_low")
@@ -67,79 +79,103 @@ def steering_vectors(ctx: VerbalConfidenceContext) -> tuple[dict[tuple[int, str]
         found = {}
         for layer in ctx.layers("steering"):
             for role in roles:
-                acts = ctx.activations(layer, role, ids)
+                acts = ctx.activations(layer, role, ids, store=STORES[prompt])
                 found[tensor_name(layer, role)] = steering_vector(acts[high_rows], acts[low_rows], acts, float(spec.fraction))
         return found
 
-    stored = ctx.run.tensor_part("steering", "vectors", compute)
-    atomic_replace(ctx.run.path / "steering_vectors.safetensors", lambda tmp: save_file(stored, tmp))
+    stored = ctx.run.tensor_part("steering", "vectors" if prompt == "categorical" else f"vectors-{prompt}", compute)
+    if prompt == "categorical":
+        atomic_replace(ctx.run.path / "steering_vectors.safetensors", lambda tmp: save_file(stored, tmp))
     vectors = {(int(k.split("/")[0][1:]), k.split("/", 1)[1]): v for k, v in stored.items()}
     return vectors, pd.concat([high, low], ignore_index=True)
 
 
 def steering(ctx: VerbalConfidenceContext) -> pd.DataFrame:
+    """Steering (§6.1): ±α·v at one (layer, role) on high and low test trials, on the categorical
+    prompt and — with `steering.numeric` — on the numeric 0–100 prompt (its first digit read at
+    CC, vectors from its own residuals); column `prompt` says which."""
     spec = ctx.config.steering
     vectors, vector_trials = steering_vectors(ctx)
     pool = ctx.eligible("activation", list(spec.roles))
-    groups = _test_groups(ctx, pool, int(spec.n_test_high), int(spec.n_test_low), exclude=set(vector_trials["trial_id"]))
+    groups = _test_groups(ctx, pool, int(spec.n_test_high), int(spec.n_test_low), "steering", exclude=set(vector_trials["trial_id"]))
     _require(groups, "steering test trials")
     ctx.run.write_table("steering_trials", pd.concat([vector_trials, groups])[["trial_id", "group", "selected_by", "confidence_class", "expected_confidence", "correct"]])
     alphas = {f"{direction}_{alpha:g}": sign * float(alpha) for alpha in spec.alphas for direction, sign in (("toward_high", 1), ("toward_low", -1))}
+    frames = []
+    for prompt in ["categorical", *(["numeric"] if spec.numeric else [])]:
+        prompt_vectors = vectors if prompt == "categorical" else steering_vectors(ctx, prompt)[0]
 
-    def make_specs(batch: Batch, layer: int, role: str, condition: str):
-        return [Steer(layer, role, vectors[(layer, role)], alpha=alphas[condition])]
+        def make_specs(batch: Batch, layer: int, role: str, condition: str, prompt_vectors=prompt_vectors):
+            return [Steer(layer, role, prompt_vectors[(layer, role)], alpha=alphas[condition])]
 
-    table = ctx.sweep_parts("steering", "test", ctx.trials(groups["trial_id"]), "categorical", make_specs, ctx.layers("steering"), list(spec.roles), list(alphas))
-    table = _labelled(table, groups)
+        tag = "test" if prompt == "categorical" else f"test-{prompt}"
+        table = ctx.sweep_parts("steering", tag, ctx.trials(groups["trial_id"]), prompt, make_specs, ctx.layers("steering"), steering_roles(ctx, prompt), list(alphas))
+        frames.append(table.assign(prompt=prompt))
+    table = _labelled(pd.concat(frames, ignore_index=True), groups)
     ctx.run.write_table("steering", table)
     return table
 
 
-def calibration_groups(ctx: VerbalConfidenceContext, n_high: int, n_low: int) -> pd.DataFrame:
-    """High and low trials of the calibration set (top-3 / bottom-3 classes, filled by rank)."""
-    groups = _test_groups(ctx, ctx.eligible("calibration"), n_high, n_low)
+def calibration_groups(ctx: VerbalConfidenceContext) -> pd.DataFrame:
+    """The calibration trials behind the embedding means and the noising means: n_calibration_high
+    from the top-3 classes and n_calibration_low from the bottom-3, drawn at random from the
+    calibration set (disjoint from every test set), fill-ins counted; written as the
+    calibration table."""
+    spec = ctx.config.patching
+    pool = ctx.eligible("calibration", list(ctx.config.noising.roles))
+    groups = _test_groups(ctx, pool, int(spec.n_calibration_high), int(spec.n_calibration_low), "calibration")
     _require(groups, "calibration trials")
+    ctx.run.write_table("calibration", groups[["trial_id", "group", "selected_by", "confidence_class", "expected_confidence"]])
     return groups
 
 
-def answer_means(ctx: VerbalConfidenceContext) -> EmbeddingMeans:
-    """Position-specific answer-embedding means over the calibration trials."""
-    spec = ctx.config.patching
-    groups = calibration_groups(ctx, int(spec.n_calibration_high), int(spec.n_calibration_low))
+def answer_means(ctx: VerbalConfidenceContext, span: str = "answer") -> EmbeddingMeans:
+    """Position-specific input-embedding means of `span` (the answer, or the answer colon) over
+    the calibration trials."""
+    groups = calibration_groups(ctx)
     batches, _ = ctx.batches(ctx.trials(groups["trial_id"]), "categorical")
-    return embedding_means(ctx.lm, batches, "answer")
+    return embedding_means(ctx.lm, batches, span)
 
 
 def patching(ctx: VerbalConfidenceContext) -> pd.DataFrame:
+    """Corruption + patching (§6.2): the answer's embeddings replaced by calibration means, then
+    the clean residual restored at one (layer, role); with `patching.ac_variant` also the AC
+    variant, where the answer colon is corrupted too and AC or PANL is restored."""
     spec = ctx.config.patching
     roles, layers = list(spec.roles), ctx.layers("patching")
-    means = answer_means(ctx)
-    pool = ctx.eligible("activation", roles)
-    test = ctx.select(pool, int(spec.n_test), ctx.config.selection.high_classes, highest=True).assign(group="high")
+    corruption = [CorruptEmbeddings(answer_means(ctx))]
+    variants = [("answer", "", corruption, roles)]
+    if spec.ac_variant:
+        variants.append(("answer+AC", "_ac", [*corruption, CorruptEmbeddings(answer_means(ctx, "answer_colon"), span="answer_colon")], ["answer_colon", "panl"]))
+    needed = sorted({role for *_, variant_roles in variants for role in variant_roles})
+    pool = ctx.eligible("activation", needed)
+    test = ctx.sample(pool, int(spec.n_test), ctx.config.selection.high_classes, True, "patching high").assign(group="high")
     _require(test, "patching test trials")
     ids = test["trial_id"].tolist()
-    clean = {(layer, role): ctx.activations(layer, role, ids) for layer in layers for role in roles}
+    clean = {(layer, role): ctx.activations(layer, role, ids) for layer in layers for role in needed}
     trials = ctx.trials(ids)
-    corrupt = ctx.sweep_parts("patching", "corrupt", trials, "categorical", lambda b, layer, role, c: [CorruptEmbeddings(means)], [-1], ["none"], ["corrupt"])
+    tables, recoveries = [], []
+    for variant, suffix, corrupted, variant_roles in variants:
 
-    def make_specs(batch: Batch, layer: int, role: str, condition: str):
-        return [CorruptEmbeddings(means), Patch(layer, role, rows_of(batch, ids, clean[(layer, role)]))]
+        def make_specs(batch: Batch, layer: int, role: str, condition: str, corrupted=corrupted):
+            return [*corrupted, Patch(layer, role, rows_of(batch, ids, clean[(layer, role)]))]
 
-    patched = ctx.sweep_parts("patching", "patched", trials, "categorical", make_specs, layers, roles, ["patched"])
-    table = _labelled(pd.concat([corrupt, patched], ignore_index=True), test)
+        corrupt = ctx.sweep_parts("patching", f"corrupt{suffix}", trials, "categorical", lambda b, layer, role, c, corrupted=corrupted: list(corrupted), [-1], ["none"], [f"corrupt{suffix}"])
+        patched = ctx.sweep_parts("patching", f"patched{suffix}", trials, "categorical", make_specs, layers, variant_roles, [f"patched{suffix}"])
+        tables += [corrupt, patched]
+        recoveries.append(ctx.readout("categorical").recovery(corrupt, patched).assign(variant=variant))
+    table = _labelled(pd.concat(tables, ignore_index=True), test)
     ctx.run.write_table("patching", table)
-    ctx.run.write_table("patching_recovery", ctx.readout("categorical").recovery(corrupt, patched))
+    ctx.run.write_table("patching_recovery", pd.concat(recoveries, ignore_index=True))
     return table
 
 
 def noising(ctx: VerbalConfidenceContext) -> pd.DataFrame:
     spec = ctx.config.noising
     roles, layers = list(spec.roles), ctx.layers("noising")
-    calibration = calibration_groups(ctx, int(ctx.config.patching.n_calibration_high), int(ctx.config.patching.n_calibration_low))
-    calibration = calibration[calibration["trial_id"].isin(ctx.eligible("calibration", roles)["trial_id"])]
-    _require(calibration, "noising calibration trials")
+    calibration = calibration_groups(ctx)
     means = {(layer, role): ctx.activations(layer, role, calibration["trial_id"].tolist()).mean(0) for layer in layers for role in roles}
-    groups = _test_groups(ctx, ctx.eligible("activation", roles), int(spec.n_test_high), int(spec.n_test_low))
+    groups = _test_groups(ctx, ctx.eligible("activation", roles), int(spec.n_test_high), int(spec.n_test_low), "noising")
     _require(groups, "noising test trials")
 
     def make_specs(batch: Batch, layer: int, role: str, condition: str):
@@ -153,12 +189,14 @@ def noising(ctx: VerbalConfidenceContext) -> pd.DataFrame:
 
 def swap_pools(ctx: VerbalConfidenceContext, pool: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The high and low pools: trials of the top-3 / bottom-3 classes; a pool with fewer than
-    `swap.min_pool` members is filled by rank of expected confidence (column selected_by)."""
+    `swap.min_pool` members (at most half the trials) is filled in by rank of expected
+    confidence, and the high pool leaves the low one at least that many (column selected_by)."""
     spec, selection = ctx.config.swap, ctx.config.selection
+    least = min(int(spec.min_pool), len(pool) // 2)
     pools = {}
     for name, classes, highest in (("high", selection.high_classes, True), ("low", selection.low_classes, False)):
         members = int(pool["confidence_class"].isin(classes).sum())
-        n = max(members, min(int(spec.min_pool), len(pool) // 2))
+        n = max(members, least) if name == "low" else min(max(members, least), len(pool) - least)
         exclude = pools["high"]["trial_id"] if name == "low" else ()
         pools[name] = ctx.select(pool, n, classes, highest=highest, exclude=exclude).assign(group=name)
         _require(pools[name], f"swap {name} pool")
@@ -213,46 +251,75 @@ def ood_layer(ctx: VerbalConfidenceContext) -> int:
 
 
 def ood(ctx: VerbalConfidenceContext) -> pd.DataFrame:
-    """Cosine and norm ratio of each intervention's residual at (ood layer, PANL) against the
-    clean one, beside the natural variation between random pairs of trials."""
+    """Where each intervention puts the residual (verbal_confidence.md §6.5), measured by forward
+    passes: for steering toward high and low, noising, corrupted answer embeddings, patching (in
+    the corrupted run) and swap at (ood layer, role), the residual the model carries at that
+    layer and the next, against the clean run's at the same place — cosine and norm ratio —
+    beside the natural variation between random pairs of clean trials there."""
     spec = ctx.config.ood
-    layer, role = ood_layer(ctx), "panl"
-    pool = ctx.eligible("activation", [role])
-    ids = pool["trial_id"].tolist()
-    clean = ctx.activations(layer, role, ids)
-    alpha = float(spec.alpha)
+    layer = ood_layer(ctx)
+    measured = [m for m in (layer, layer + 1) if m < ctx.n_layers]
+    roles = list(spec.roles)
     vectors, _ = steering_vectors(ctx)
-    if (layer, role) not in vectors:
-        raise ConfigError(f"ood.layer {layer} is not among the steering layers; add it to steering.layers")
-    vector = vectors[(layer, role)]
-    patch_spec = ctx.config.patching
-    calibration = calibration_groups(ctx, int(patch_spec.n_calibration_high), int(patch_spec.n_calibration_low))
-    mean = ctx.activations(layer, role, calibration["trial_id"].tolist()).nanmean(0)
-    pairs = ctx.run.read_table("swap")[["trial_id", "recipient", "donor"]].drop_duplicates("trial_id")
-    comparisons = {
-        f"steer toward high, alpha {alpha:g}": (clean + alpha * vector, clean),
-        f"steer toward low, alpha {alpha:g}": (clean - alpha * vector, clean),
-        "noising (calibration mean)": (mean.expand_as(clean), clean),
-        "corrupted answer embeddings": (_corrupted_residuals(ctx, ids, layer, role), clean),
+    missing = [role for role in roles if (layer, role) not in vectors]
+    if missing:
+        raise ConfigError(f"ood: layer {layer} × roles {missing} have no steering vector; add them to steering.layers / steering.roles")
+    ids = ctx.eligible("activation", roles)["trial_id"].head(int(spec.n_trials)).tolist()
+    calibration = calibration_groups(ctx)["trial_id"].tolist()
+    means = {role: ctx.activations(layer, role, calibration).nanmean(0) for role in roles}
+    embeddings = answer_means(ctx)
+    clean = {role: ctx.activations(layer, role, ids) for role in roles}
+    alpha = float(spec.alpha)
+    kinds = {
+        f"steer toward high, alpha {alpha:g}": lambda batch, role: [Steer(layer, role, vectors[(layer, role)], alpha=alpha)],
+        f"steer toward low, alpha {alpha:g}": lambda batch, role: [Steer(layer, role, vectors[(layer, role)], alpha=-alpha)],
+        "noising (calibration mean)": lambda batch, role: [MeanAblate(layer, role, means[role])],
+        "corrupted answer embeddings": lambda batch, role: [CorruptEmbeddings(embeddings)],
+        "patching (corrupted run, clean residual restored)": lambda batch, role: [CorruptEmbeddings(embeddings), Patch(layer, role, rows_of(batch, ids, clean[role]))],
     }
-    comparisons["swap (donor for recipient)"] = (ctx.activations(layer, role, pairs["donor"].tolist()), ctx.activations(layer, role, pairs["recipient"].tolist()))
-    rows = [_ood_row("natural variation (random pairs)", natural_variation(clean, int(spec.n_pairs), seed=ctx.seed), layer, role)]
-    rows += [_ood_row(name, ood_stats(new, old), layer, role) for name, (new, old) in comparisons.items()]
-    table = pd.DataFrame(rows)
+    frames = [ctx.run.part("ood", "interventions", lambda: _forward_residuals(ctx, ctx.trials(ids), roles, measured, kinds))]
+    pairs = ctx.run.read_table("swap")[["trial_id", "recipient", "donor"]].drop_duplicates("trial_id").head(int(spec.n_trials))
+    donors = {role: ctx.activations(layer, role, pairs["donor"].tolist()) for role in roles}
+    swap_ids = pairs["trial_id"].tolist()
+    swapped = {"swap (donor for recipient)": lambda batch, role: [Patch(layer, role, rows_of(batch, swap_ids, donors[role]))]}
+    recipients = ctx.trials(pairs["recipient"], copy_suffix=[t.split("#", 1)[1] for t in swap_ids])
+    frames.append(ctx.run.part("ood", "swap", lambda: _forward_residuals(ctx, recipients, roles, measured, swapped)))
+    per_trial = pd.concat(frames, ignore_index=True)
+    rows = []
+    for (kind, role, at), group in per_trial.groupby(["intervention", "role", "layer"], sort=False):
+        stats = OODStats(torch.tensor(group["cosine"].to_numpy()), torch.tensor(group["norm_ratio"].to_numpy()))
+        rows.append(_ood_row(kind, stats, at, role))
+    stored = set(ctx.store().layers)
+    for role in roles:
+        for at in measured:
+            if at in stored:
+                rows.append(_ood_row("natural variation (random pairs)", natural_variation(ctx.activations(at, role, ids), int(spec.n_pairs), seed=ctx.seed), at, role))
+    table = pd.DataFrame(rows).assign(intervened_layer=layer)
     ctx.run.write_table("ood", table)
     return table
 
 
-def _corrupted_residuals(ctx: VerbalConfidenceContext, ids: list[str], layer: int, role: str) -> torch.Tensor:
-    means = answer_means(ctx)
-    batches, _ = ctx.batches(ctx.trials(ids), "categorical")
-    out = torch.full((len(ids), ctx.lm.d_model), float("nan"))
-    where = {t: k for k, t in enumerate(ids)}
+def _forward_residuals(ctx: VerbalConfidenceContext, trials: Sequence, roles: Sequence[str], layers: Sequence[int], kinds: dict) -> pd.DataFrame:
+    """For each intervention kind and role: cosine and norm ratio between the residual at `layers`
+    × role of each trial in the intervened forward and in the clean one, both captured by
+    forward passes."""
+    batches, _ = ctx.batches(list(trials), "categorical")
+    rows = []
     for batch in batches:
-        with interventions(ctx.lm, batch, [CorruptEmbeddings(means)]):
-            acts = capture(ctx.lm, batch, [layer], [role])[(layer, role)].float()
-        out[[where[t] for t in batch.trial_ids]] = acts
-    return out
+        clean = capture(ctx.lm, batch, layers, roles)
+        for kind, make in kinds.items():
+            for role in roles:
+                with interventions(ctx.lm, batch, make(batch, role)) as run:
+                    acts = capture(ctx.lm, batch, layers, [role])
+                ok = run.ok() & clean[(layers[0], role)].isfinite().all(-1)
+                for at in layers:
+                    stats = ood_stats(acts[(at, role)][ok], clean[(at, role)][ok])
+                    trial_ids = [t for t, good in zip(batch.trial_ids, ok.tolist()) if good]
+                    rows += [
+                        {"intervention": kind, "role": role, "layer": at, "trial_id": t, "cosine": float(c), "norm_ratio": float(r)}
+                        for t, c, r in zip(trial_ids, stats.cosine, stats.norm_ratio)
+                    ]
+    return pd.DataFrame(rows, columns=["intervention", "role", "layer", "trial_id", "cosine", "norm_ratio"])
 
 
 def _ood_row(name: str, stats, layer: int, role: str) -> dict:

@@ -71,13 +71,14 @@ class PilotSection:
 @dataclass
 class BehaviourSection:
     """Phase 0 generation length and stop strings (e.g. a blank line for a base model that runs on),
-    and whether to run the numeric 0–100 and minimal 0–9 variants."""
+    and whether to run the numeric 0–100 and minimal 0–9 variants, on which trial sets."""
 
     max_new_tokens: int = 48
     stop: list[str] = field(default_factory=list)
     numeric: bool = True
     numeric_max_new_tokens: int = 4
     minimal: bool = True
+    variant_sets: list[str] = field(default_factory=lambda: ["behaviour", "activation"])
 
 
 @dataclass
@@ -91,10 +92,13 @@ class CaptureSection:
 
 @dataclass
 class SelectionSection:
-    """The top-3 and bottom-3 classes that define high- and low-confidence trials."""
+    """The top-3 and bottom-3 classes that define high- and low-confidence trials; test and
+    calibration trials are drawn at random within them, and a class that holds too few is filled
+    in by rank (counted in the report) unless `allow_fill_ins` is off."""
 
     high_classes: list[str] = field(default_factory=lambda: ["Highly likely", "Very good chance", "Almost certain"])
     low_classes: list[str] = field(default_factory=lambda: ["No chance", "Really unlikely", "Chances are slight"])
+    allow_fill_ins: bool = True
 
     def __post_init__(self) -> None:
         _known_classes(self.high_classes, "selection.high_classes")
@@ -112,7 +116,8 @@ class CausalSection:
 @dataclass
 class SteeringSection(CausalSection):
     """Steering (§6.1): v from `n_vector` trials of each vector class, scaled to `fraction` of the
-    residual norm, applied with each α to high and low test trials."""
+    residual norm, applied with each α to high and low test trials; `numeric` steers the
+    numeric 0–100 prompt as well (paper: 124 trials)."""
 
     roles: list[str] = field(default_factory=lambda: ["panl", "confidence_colon", "panl_plus_1", "format_confidence_colon", "answer_first_token", "last_answer_token", "answer_colon"])
     alphas: list[float] = field(default_factory=lambda: [2, 5])
@@ -123,6 +128,7 @@ class SteeringSection(CausalSection):
     require_correct: bool = True
     n_test_high: int = 100
     n_test_low: int = 100
+    numeric: bool = True
 
     def __post_init__(self) -> None:
         _known_classes([self.vector_high_class, self.vector_low_class], "steering.vector_high_class / vector_low_class")
@@ -132,11 +138,13 @@ class SteeringSection(CausalSection):
 class PatchingSection(CausalSection):
     """Corruption + patching (§6.2): `n_test` top-3 test trials; the answer-embedding means come
     from a calibration set of `n_calibration_high` + `n_calibration_low` trials, also the
-    noising mean."""
+    noising mean; `ac_variant` adds the run with the answer colon corrupted too, AC or PANL
+    restored."""
 
     n_test: int = 200
     n_calibration_high: int = 50
     n_calibration_low: int = 50
+    ac_variant: bool = True
 
 
 @dataclass
@@ -159,11 +167,14 @@ class SwapSection(CausalSection):
 
 @dataclass
 class OODSection:
-    """OOD check (§6.5) at `layer` (default 40% of the depth), steering at `alpha`, against
-    `n_pairs` random pairs of trials."""
+    """OOD check (§6.5): every intervention at `layer` (default 40% of the depth) and each of
+    `roles`, on `n_trials` activation trials, measured by forward passes at that layer and the
+    next (steering at `alpha`), against `n_pairs` random pairs of clean trials."""
 
     layer: int | None = None
+    roles: list[str] = field(default_factory=lambda: list(CAUSAL_ROLES))
     alpha: float = 5
+    n_trials: int = 100
     n_pairs: int = 1000
 
 
@@ -179,14 +190,17 @@ class BlockingSection:
 
 @dataclass
 class ProbesSection:
-    """Probes (§6.6): correctness (logistic, L2 strength C) and confidence (ridge) per layer and role."""
+    """Probes (§6.6): correctness (logistic, L2 strength C) and confidence (ridge) per layer and
+    role (every class token among them); the PANL correctness probe again for each C of
+    `c_grid` (the sensitivity sweep), and confidence at PANL / PANL+1 with AC's ridge α."""
 
     layers: Layers = "all"
     roles: list[str] = field(
-        default_factory=lambda: ["panl", "panl_plus_1", "confidence_colon", "format_confidence_colon", "question_third_token", "answer_colon", "class_token_1", "class_token_10"]
+        default_factory=lambda: ["panl", "panl_plus_1", "confidence_colon", "format_confidence_colon", "question_third_token", "answer_colon", *(f"class_token_{k}" for k in range(1, 11))]
     )
     cv: int = 5
     C: float = 0.001
+    c_grid: list[float] = field(default_factory=lambda: [1e-4, 1e-3, 1e-2, 1e-1, 1.0])
 
 
 @dataclass
@@ -203,7 +217,7 @@ class VarianceSection:
 class VerbalConfidenceConfig(PipelineConfig):
     """Every setting of a verbal-confidence run (see the YAML configs beside this file)."""
 
-    strip_answer_punctuation: bool = True
+    strip_answer_punctuation: bool = False
     data: DataSection = field(default_factory=DataSection)
     sets: Sets = field(default_factory=Sets)
     few_shot: FewShotSection = field(default_factory=FewShotSection)

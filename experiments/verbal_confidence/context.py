@@ -3,10 +3,13 @@ behaviour table, Phase-1 trials rebuilt from it, and the selection of high / low
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 
+from interp.errors import ConfigError
 from interp.pipeline import Context
 from interp.prompting import Trial
 from interp.tasks import CONFIDENCE_CLASSES, CategoricalConfidenceTemplate, ConfidencePhase0Template, MinimalConfidenceTemplate, NumericConfidenceTemplate
@@ -66,9 +69,30 @@ class VerbalConfidenceContext(Context):
 
     def select(self, rows: pd.DataFrame, n: int, classes: Sequence[str], highest: bool, exclude: Iterable[str] = ()) -> pd.DataFrame:
         """Up to `n` rows whose Phase-1 class is in `classes`, most extreme expected confidence
-        first; if the classes hold fewer, the rest by rank of expected confidence alone. Column
-        `selected_by` says which ("class" or "rank")."""
+        first (the steering vectors' H and L trials, verbal_confidence.md §6.1); if the classes
+        hold fewer, the rest by rank of expected confidence alone. Column `selected_by` says
+        which ("class" or "fill-in")."""
         pool = rows[~rows["trial_id"].isin(set(exclude))].sort_values(["expected_confidence", "trial_id"], ascending=[not highest, True])
         by_class = pool[pool["confidence_class"].isin(classes)].head(n).assign(selected_by="class")
-        rest = pool[~pool["trial_id"].isin(by_class["trial_id"])].head(n - len(by_class)).assign(selected_by="rank")
+        rest = pool[~pool["trial_id"].isin(by_class["trial_id"])].head(n - len(by_class)).assign(selected_by="fill-in")
         return pd.concat([by_class, rest])
+
+    def sample(self, rows: pd.DataFrame, n: int, classes: Sequence[str], highest: bool, key: str, exclude: Iterable[str] = ()) -> pd.DataFrame:
+        """Up to `n` rows drawn uniformly at random among those whose Phase-1 class is in
+        `classes` (seeded by the run seed and `key`, so each stage's draw is its own); if the
+        classes hold fewer, the rest are filled in by rank of expected confidence (toward the
+        high or low end), marked `selected_by` "fill-in" — or refused when
+        `selection.allow_fill_ins` is off."""
+        pool = rows[~rows["trial_id"].isin(set(exclude))]
+        members = pool[pool["confidence_class"].isin(classes)].sort_values("trial_id")
+        rng = np.random.default_rng([self.seed, int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "little")])
+        picked = members.iloc[rng.permutation(len(members))[:n]].assign(selected_by="class")
+        short = n - len(picked)
+        if short > 0:
+            if not self.config.selection.allow_fill_ins:
+                raise ConfigError(
+                    f"{key}: {len(members)} eligible trials of {list(classes)} for {n} wanted, and selection.allow_fill_ins is off"
+                )
+            rest = pool[~pool["trial_id"].isin(picked["trial_id"])].sort_values(["expected_confidence", "trial_id"], ascending=[not highest, True])
+            picked = pd.concat([picked, rest.head(short).assign(selected_by="fill-in")])
+        return picked

@@ -7,7 +7,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from experiments.verbal_confidence.context import VerbalConfidenceContext
-from interp.analysis import probe_sweep, target_problem
+from interp.analysis import LinearProbe, probe_sweep, target_problem
 from interp.analysis.stats import variance_partition
 from interp.forward import FEATURES
 
@@ -18,24 +18,50 @@ BASELINES = {**{name: [f"logprob_{name}"] for name in FEATURES}, "all six": [f"l
 
 
 def probes(ctx: VerbalConfidenceContext) -> pd.DataFrame:
+    """Probes (§6.6) at every configured (layer, role): correctness (logistic, C) and Phase-1
+    confidence (ridge, α by inner CV); then the sensitivity of the PANL correctness probe to C
+    over `probes.c_grid`, and confidence at PANL and PANL+1 with the ridge α tuned at AC (the
+    paper's AC comparison). Column `variant` says which rows are which."""
     spec = ctx.config.probes
     rows = ctx.eligible("activation")
+    layers = ctx.layers("probes")
     frames = []
-    for column, kind in TARGETS:
-        target = rows[column].astype(float).rename(column)
-        for role in spec.roles:
-            frames.append(
-                ctx.run.part(
-                    "probes",
-                    f"{column}-{role}",
-                    lambda target=target, kind=kind, role=role: probe_sweep(
-                        ctx.store(), target, kind=kind, layers=ctx.layers("probes"), roles=[role], cv=int(spec.cv), C=float(spec.C), seed=ctx.seed, progress=False
-                    ).assign(target=target.name),
-                )
+
+    def sweep(target: pd.Series, kind: str, roles: list[str], key: str, variant: str, **options) -> None:
+        frames.append(
+            ctx.run.part(
+                "probes",
+                key,
+                lambda: probe_sweep(ctx.store(), target, kind=kind, roles=roles, cv=int(spec.cv), seed=ctx.seed, progress=False, **options).assign(target=target.name, variant=variant),
             )
+        )
+
+    correct = rows["correct"].astype(float).rename("correct")
+    confidence = rows["confidence"].astype(float).rename("confidence")
+    for column, kind in TARGETS:
+        for role in spec.roles:
+            sweep(rows[column].astype(float).rename(column), kind, [role], f"{column}-{role}", "default", layers=layers, C=float(spec.C))
+    for C in spec.c_grid:
+        sweep(correct, "logistic", ["panl"], f"correct-panl-C{C:g}", f"C = {C:g}", layers=layers, C=float(C))
+    if "answer_colon" in ctx.store().roles:
+        for layer in layers:
+            alpha = ac_alpha(ctx, layer, confidence)
+            if alpha is not None:
+                sweep(confidence, "ridge", ["panl", "panl_plus_1", "answer_colon"], f"confidence-ac-alpha-L{layer:03d}", f"alpha tuned at AC ({alpha:g})", layers=[layer], alpha=alpha)
     table = pd.concat(frames, ignore_index=True)
     ctx.run.write_table("probes", table)
     return table
+
+
+def ac_alpha(ctx: VerbalConfidenceContext, layer: int, target: pd.Series) -> float | None:
+    """The ridge α that inner CV picks for the confidence probe at (layer, AC), or None when the
+    target cannot be fitted there."""
+    values, ids = ctx.store().read(layer, "answer_colon", only_finite=True)
+    keep = [k for k, trial in enumerate(ids) if trial in target.index and pd.notna(target[trial])]
+    y = target.loc[[ids[k] for k in keep]].to_numpy(float)
+    if target_problem(y, "ridge", int(ctx.config.probes.cv)):
+        return None
+    return float(LinearProbe.fit(values[keep].double().numpy(), y, kind="ridge").metadata["alpha"])
 
 
 def variance(ctx: VerbalConfidenceContext) -> pd.DataFrame:

@@ -22,8 +22,9 @@ def behaviour(config: VerbalConfidenceConfig, shape: Shape) -> list[Work]:
     spec, batch = config.behaviour, int(config.batch_size)
     n_all = sum(getattr(config.sets, name) for name in TRIAL_SETS)
     n_behaviour = config.sets.behaviour
-    extra = n_all + (n_behaviour if spec.minimal else 0) + (n_behaviour if spec.numeric else 0)
-    decode = math.ceil(n_all / batch) * spec.max_new_tokens + (math.ceil(n_behaviour / batch) * spec.numeric_max_new_tokens if spec.numeric else 0)
+    n_variants = sum(getattr(config.sets, name) for name in spec.variant_sets if name in TRIAL_SETS)
+    extra = n_all + (n_variants if spec.minimal else 0) + (n_variants if spec.numeric else 0)
+    decode = math.ceil(n_all / batch) * spec.max_new_tokens + (math.ceil(n_variants / batch) * spec.numeric_max_new_tokens if spec.numeric else 0)
     pilot = min(config.pilot.n, n_behaviour) * (2 if spec.minimal else 1)
     return [Work("behaviour", n_all, "phase0", extra_rows=extra + pilot, decode=decode, note="Phase 0 generation, pilot, Phase 1 readout, numeric and minimal variants")]
 
@@ -36,7 +37,12 @@ def capture(config: VerbalConfidenceConfig, shape: Shape) -> list[Work]:
 
 def steering(config: VerbalConfidenceConfig, shape: Shape) -> list[Work]:
     s = config.steering
-    return [Work("steering", s.n_test_high + s.n_test_low, "categorical", _layers(config, shape, "steering"), len(s.roles), 2 * len(s.alphas))]
+    trials, layers = s.n_test_high + s.n_test_low, _layers(config, shape, "steering")
+    work = [Work("steering", trials, "categorical", layers, len(s.roles), 2 * len(s.alphas))]
+    if s.numeric:
+        numeric_roles = len([r for r in s.roles if r != "format_confidence_colon"])
+        work.append(Work("steering (numeric)", trials, "numeric", layers, numeric_roles, 2 * len(s.alphas), extra_rows=config.sets.activation, note="+ the numeric prompt's capture"))
+    return work
 
 
 def patching(config: VerbalConfidenceConfig, shape: Shape) -> list[Work]:
@@ -55,7 +61,8 @@ def swap(config: VerbalConfidenceConfig, shape: Shape) -> list[Work]:
 
 
 def ood(config: VerbalConfidenceConfig, shape: Shape) -> list[Work]:
-    return [Work("ood", config.sets.activation, "categorical", note="one corrupted capture per trial")]
+    o = config.ood
+    return [Work("ood", 2 * o.n_trials, "categorical", 1, len(o.roles), 3, note="5 interventions + swap per role, measured at the layer and the next")]
 
 
 def blocking(config: VerbalConfidenceConfig, shape: Shape) -> list[Work]:

@@ -11,15 +11,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from experiments.verbal_confidence.causal import ood_layer
 from experiments.verbal_confidence.context import VerbalConfidenceContext
 from experiments.verbal_confidence.paper import PAPER
+from experiments.verbal_confidence.report_causal import causal_sections
 from interp.analysis import cross_validate, target_problem
 from interp.analysis.stats import bootstrap_ci, bootstrap_score, ece, reliability
 from interp.forward import FEATURES
-from interp.io import by_layer_figure, markdown_table, plot_scores, save_figure
-from interp.pipeline.report import ROLE_LABELS, code_section, comparison_section, fmt, peak, stage_times_section, table_or_none, with_ci
-from interp.readouts import CLASS_METRICS
+from interp.io import markdown_table, plot_scores, save_figure
+from interp.pipeline.report import ROLE_LABELS, code_section, comparison_section, fmt, stage_times_section, table_or_none, with_ci
 
 
 def _fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, int] | None:
@@ -46,12 +45,6 @@ def _r_and_r2(x: np.ndarray, y: np.ndarray) -> str:
 def _save(figure, path: Path) -> str:
     save_figure(figure, path)
     return f"![{path.stem}](figures/{path.name})"
-
-
-def _by_layer_figure(ctx: VerbalConfidenceContext, name: str, summary: pd.DataFrame, value: str, ylabel: str, facet: str = "role", line: str = "condition", x: str = "layer") -> str:
-    """One panel per facet, one line per `line` value, SEM bars; the markdown that shows it."""
-    by_layer_figure(summary, value, ylabel, ctx.run.figure_path(name), facet=facet, line=line, x=x, titles=ROLE_LABELS)
-    return f"![{name}](figures/{name}.png)"
 
 
 N_BOOT = 1000
@@ -135,86 +128,29 @@ def behaviour_section(ctx: VerbalConfidenceContext, rows: list[tuple[str, str, s
     return out
 
 
-def sweep_section(ctx: VerbalConfidenceContext, stage: str, rows: list, title: str) -> list[str]:
-    table = table_or_none(ctx.run, stage)
-    if table is None or table.empty:
-        return []
-    summary = CLASS_METRICS.summarise(table, by=("centre", "edge", "condition") if stage == "blocking" else ("layer", "role", "condition"))
-    statuses = table["status"].value_counts().to_dict()
-    out = [f"## {title}", "", f"Rows by status: {statuses}.", ""]
-    if stage == "steering":
-        out.append(_by_layer_figure(ctx, "steering", summary, "delta_confidence", "Δ confidence"))
-        clean = table.drop_duplicates("trial_id")["clean_confidence"].mean()
-        rows.append(("Steering baseline confidence", PAPER["steering_baseline"][0], f"{fmt(clean)} (n = {table['trial_id'].nunique()})", "steering"))
-        strongest = max(summary["condition"], key=lambda c: float(c.rsplit("_", 1)[1]))
-        alpha = strongest.rsplit("_", 1)[1]
-        up = summary[summary["condition"] == f"toward_high_{alpha}"]
-        down = summary[summary["condition"] == f"toward_low_{alpha}"]
-        rows.append(("Steering toward high: peak Δconfidence per role", PAPER["steering_layers"][0], f"α = {alpha}: {peak(up, 'delta_confidence')}", "steering"))
-        rows.append(("Steering toward low: largest drop per role", PAPER["steering_size"][0], f"α = {alpha}: {peak(down, 'delta_confidence', largest=False)}", "steering"))
-    elif stage == "patching":
-        corrupt = table[table["condition"] == "corrupt"]
-        recovery = table_or_none(ctx.run, "patching_recovery")
-        rows.append(
-            (
-                "Corrupted baseline",
-                PAPER["corrupted"][0],
-                f"confidence {fmt(corrupt['confidence'].mean())}, LD {fmt(corrupt['logit_diff'].mean())}, change {fmt(corrupt['changed'].mean(), '{:.0%}')}",
-                "patching",
-            )
-        )
-        if recovery is not None and not recovery.empty:
-            out.append(_by_layer_figure(ctx, "patching", recovery.assign(condition="confidence recovery %"), "recovery_confidence", "recovery %"))
-            rows.append(("Patching: peak confidence recovery per role", PAPER["patching_peaks"][0], peak(recovery, "recovery_confidence"), "patching"))
-            at = ood_layer(ctx)
-            here = recovery[recovery["layer"] == at].set_index("role")["recovery_confidence"]
-            rows.append((f"Patching at layer {at} (40% depth), confidence recovery", PAPER["patching_l25"][0], ", ".join(f"{ROLE_LABELS.get(r, r)} {v:.1f}%" for r, v in here.items()) or "n/a", "patching"))
-            out.append(markdown_table(recovery[["layer", "role", "n", "recovery_confidence", "recovery_logit_diff", "recovery_change_rate"]]))
-    elif stage == "noising":
-        out.append(_by_layer_figure(ctx, "noising", summary, "change_rate", "change rate"))
-        rows.append(("Noising: peak change rate per role", PAPER["noising"][0], peak(summary, "change_rate"), "noising"))
-    elif stage == "swap":
-        out.append(_by_layer_figure(ctx, "swap", summary, "delta_confidence", "Δ confidence"))
-        cross = summary[summary["condition"] == "high_to_low"]
-        rows.append(("Swap high donor → low recipient: peak Δconfidence per role", PAPER["swap"][0], peak(cross, "delta_confidence"), "swap"))
-        matches = table.drop_duplicates("trial_id")
-        out.append(
-            f"Donor matching: {matches['match'].value_counts().to_dict()}; mean |ΔL_Q| = {matches['delta_question_tokens'].abs().mean():.2f}, "
-            f"mean |ΔL_A| = {matches['delta_answer_tokens'].abs().mean():.2f} tokens."
-        )
-    elif stage == "blocking":
-        for prompt in ("minimal", "categorical"):
-            part = CLASS_METRICS.summarise(table[table["prompt"] == prompt], by=("centre", "edge", "condition"))
-            if part.empty:
-                continue
-            out.append(_by_layer_figure(ctx, f"blocking_{prompt}", part.assign(panel=prompt), "change_rate", "change rate", facet="panel", line="edge", x="centre"))
-            rows.append((f"Blocking, {prompt} prompt: peak change rate per edge", PAPER[f"blocking_{prompt}"][0], peak(part, "change_rate", by="edge", x="centre"), "blocking"))
-    out.append("")
-    return out
-
-
-def ood_section(ctx: VerbalConfidenceContext, rows: list) -> list[str]:
-    table = table_or_none(ctx.run, "ood")
-    if table is None:
-        return []
-    worst = table[table["intervention"] != "natural variation (random pairs)"]
-    ours = f"min cosine {fmt(worst['cosine_min'].min())}, norm ratio {fmt(worst['norm_ratio_min'].min(), '{:.2f}')}–{fmt(worst['norm_ratio_max'].max(), '{:.2f}')}"
-    rows.append((f"OOD at layer {int(table['layer'].iloc[0])}, PANL", PAPER["ood"][0], ours, "ood"))
-    return ["## OOD check", "", markdown_table(table.drop(columns=["role"])), ""]
-
-
 def decoding_section(ctx: VerbalConfidenceContext, rows: list) -> list[str]:
     out = []
     probes = table_or_none(ctx.run, "probes")
     if probes is not None:
         out += ["## Probes", ""]
-        for target, rows_t in probes.groupby("target", sort=False):
+        main = probes[probes["variant"] == "default"]
+        for target, rows_t in main.groupby("target", sort=False):
             scored = rows_t.dropna(subset=["score"])
             if not scored.empty:
                 out.append(f"![probes_{target}](figures/{plot_scores(scored, ctx.run.figure_path(f'probes_{target}')).name})")
             best = ", ".join(f"{ROLE_LABELS.get(r, r)} {with_ci(*g.loc[g['score'].idxmax(), ['score', 'ci_low', 'ci_high']])} (L{int(g.loc[g['score'].idxmax(), 'layer'])})" for r, g in scored.groupby("role", sort=False))
             skipped = rows_t.loc[rows_t["status"] != "ok", "status"].unique().tolist()
             rows.append((f"Probe {target}: best CV score per role", PAPER["probing"][0], best or f"n/a ({'; '.join(skipped)})", "probes"))
+        sweep = probes[probes["variant"].str.startswith("C = ")].dropna(subset=["score"])
+        if not sweep.empty:
+            best = sweep.loc[sweep.groupby("variant")["score"].idxmax()]
+            out += ["", "Sensitivity of the PANL correctness probe to the L2 strength C (best layer per C):", "", markdown_table(best[["variant", "layer", "score", "ci_low", "ci_high", "n"]]), ""]
+        tuned = probes[probes["variant"].str.startswith("alpha tuned at AC")].dropna(subset=["score"])
+        if not tuned.empty:
+            pivot = tuned.pivot_table(index="layer", columns="role", values="score").reset_index()
+            out += ["", "Confidence (ridge R²) at PANL, PANL+1 and AC with α tuned at AC (the paper's AC comparison):", "", markdown_table(pivot), ""]
+            peaks = tuned.loc[tuned.groupby("role")["score"].idxmax()]
+            rows.append(("Confidence decoding with AC's α: AC vs PANL (best layer)", "AC ≈ 0.2 vs PANL ≈ 0.75 (R²)", ", ".join(f"{ROLE_LABELS.get(r.role, r.role)} {with_ci(r.score, r.ci_low, r.ci_high)} (L{int(r.layer)})" for r in peaks.itertuples()), "probes"))
         out.append("")
     variance = table_or_none(ctx.run, "variance")
     if variance is not None:
@@ -253,10 +189,7 @@ def write(ctx: VerbalConfidenceContext) -> Path:
     config = ctx.config
     comparison: list[tuple[str, str, str, str]] = []
     body = pilot_section(ctx) + behaviour_section(ctx, comparison)
-    for stage, title in (("steering", "Steering"), ("patching", "Corruption and patching"), ("noising", "Noising (mean ablation)"), ("swap", "Swap (interchange)")):
-        body += sweep_section(ctx, stage, comparison, title)
-    body += ood_section(ctx, comparison)
-    body += sweep_section(ctx, "blocking", comparison, "Attention blocking")
+    body += causal_sections(ctx, comparison)
     body += decoding_section(ctx, comparison)
     labels = {key: label for key, (_, label) in PAPER.items()}
     head = [

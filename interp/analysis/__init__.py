@@ -2,6 +2,7 @@
 steering directions, residual geometry (OOD statistics), donor matching for swaps, and the
 papers' statistics (`interp.analysis.stats`)."""
 
+from interp.analysis.contrasts import group_contrast, paired_contrasts, recovery_contrasts
 from interp.analysis.geometry import OODStats, natural_variation, ood_stats
 from interp.analysis.matching import length_matched_donors, quantile_bins
 from interp.analysis.probes import CVResult, LinearProbe, cross_validate, evaluate_probes, probe_sweep, read_labels, target_problem, train_probes
@@ -13,13 +14,16 @@ __all__ = [
     "OODStats",
     "cross_validate",
     "evaluate_probes",
+    "group_contrast",
     "length_matched_donors",
     "mean_difference",
     "natural_variation",
+    "paired_contrasts",
     "ood_stats",
     "probe_sweep",
     "quantile_bins",
     "read_labels",
+    "recovery_contrasts",
     "scale_to_norm",
     "steering_vector",
     "target_problem",

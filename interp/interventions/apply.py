@@ -132,9 +132,14 @@ def _constant(values: torch.Tensor):
 
 
 def _span_bounds(batch: Batch, span: str, what: str) -> torch.Tensor:
-    if span not in batch.spans:
-        raise RoleError(f"{what}: {span!r} is not a span of this batch (spans: {sorted(batch.spans)})")
-    return batch.spans[span]
+    """[batch, 2] token range [start, end) of a span role, or of a single-token role as a span of
+    one token; -1 where it did not resolve."""
+    if span in batch.spans:
+        return batch.spans[span]
+    if span in batch.roles:
+        index = batch.roles[span]
+        return torch.stack([index, torch.where(index >= 0, index + 1, index)], dim=-1)
+    raise RoleError(f"{what}: {span!r} is not a role or span of this batch (spans: {sorted(batch.spans)})")
 
 
 def _install_corruption(lm: LM, batch: Batch, spec: CorruptEmbeddings, notes: list[list[str]]):

@@ -91,7 +91,8 @@ class EmbeddingMeans:
 
 @dataclass
 class CorruptEmbeddings:
-    """Replace the input embeddings of a span's tokens by position-specific calibration means."""
+    """Replace the input embeddings of a span's tokens (or of a single-token role, e.g. the answer
+    colon) by position-specific calibration means."""
 
     means: EmbeddingMeans
     span: str = "answer"

@@ -63,17 +63,20 @@ class ModelSection:
 
 @dataclass
 class DataSection:
-    """Where the trials come from: a local file (always works) or the hub when `hub` is on."""
+    """Where the trials come from: a local file or folder (always works) or the hub when `hub` is
+    on; `split` for datasets kept in split folders (MMLU)."""
 
     dataset: str = "triviaqa"
     path: str | None = None
     hub: bool = True
     limit: int | None = None
+    split: str = "test"
 
 
 @dataclass
 class PipelineConfig:
-    """What every pipeline config holds. `config_file` records where it was read from and is not
+    """What every pipeline config holds. `stages` are the stages a run takes when none are given
+    on the command line (None: all); `config_file` records where it was read from. Neither is
     part of the run's identity."""
 
     name: str = "unnamed"
@@ -82,6 +85,7 @@ class PipelineConfig:
     model: ModelSection = field(default_factory=ModelSection)
     chat: bool = True
     batch_size: int = 8
+    stages: list[str] | None = None
     config_file: str | None = None
 
 

@@ -8,9 +8,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from interp.analysis.stats import bootstrap_ci
 from interp.io import RunDir, describe_code, markdown_table
 
-__all__ = ["ROLE_LABELS", "code_section", "comparison_section", "fmt", "guarded", "peak", "stage_times_section", "table_or_none", "with_ci"]
+__all__ = ["ROLE_LABELS", "code_section", "comparison_section", "contrast_cell", "contrast_table", "fmt", "guarded", "peak", "peak_with_ci", "stage_times_section", "table_or_none", "with_ci"]
 
 ROLE_LABELS = {
     "panl": "PANL",
@@ -53,6 +54,41 @@ def with_ci(estimate: float, low: float, high: float, spec: str = "{:.3f}") -> s
         return "n/a"
     interval = f" [{fmt(low, spec)}, {fmt(high, spec)}]" if np.isfinite(low) and np.isfinite(high) else " [CI n/a]"
     return spec.format(estimate) + interval
+
+
+def peak_with_ci(table: pd.DataFrame, value: str, by: str = "role", x: str = "layer", largest: bool = True, n_boot: int = 1000, seed: int = 0) -> str:
+    """"PANL +0.120 [0.051, 0.190] at layer 3; ..." — per `by` group, the `x` whose mean `value`
+    (rows with status ok) is largest (or smallest), with a bootstrap 95% CI of that mean over
+    its trials."""
+    ok = table[(table["status"] == "ok") & table[value].notna()]
+    parts = []
+    for key, rows in ok.groupby(by, sort=False):
+        means = rows.groupby(x)[value].mean()
+        if means.empty:
+            continue
+        at = means.idxmax() if largest else means.idxmin()
+        values = rows.loc[rows[x] == at, value].to_numpy(float)
+        estimate = bootstrap_ci(lambda idx: float(values[idx].mean()), len(values), n_boot=n_boot, seed=seed)
+        parts.append(f"{ROLE_LABELS.get(key, key)} {with_ci(*estimate, spec='{:+.3f}')} at {x} {int(at)}")
+    return "; ".join(parts) or "n/a"
+
+
+def contrast_cell(row: pd.Series | dict, spec: str = "{:+.3f}") -> str:
+    """"+0.120 [0.051, 0.190], p = 0.004 (n = 16)" for one row of `interp.analysis` contrasts."""
+    return f"{with_ci(row['difference'], row['ci_low'], row['ci_high'], spec)}, p = {fmt(row['p'], '{:.3g}')} (n = {int(row['n'])})"
+
+
+def contrast_table(frame: pd.DataFrame, x: str = "layer") -> str:
+    """A markdown table of contrasts: x, a, b, n, mean_a, mean_b, difference [CI], p."""
+    if frame.empty:
+        return "No contrast could be computed (too few trials in both cells)."
+    shown = frame.assign(
+        a=frame["a"].map(lambda r: ROLE_LABELS.get(r, r)),
+        b=frame["b"].map(lambda r: ROLE_LABELS.get(r, r)),
+        difference=[with_ci(d, lo, hi, "{:+.3f}") for d, lo, hi in zip(frame["difference"], frame["ci_low"], frame["ci_high"])],
+    )
+    keep = [c for c in shown.columns if c not in ("ci_low", "ci_high")]
+    return markdown_table(shown[keep])
 
 
 def peak(summary: pd.DataFrame, value: str, by: str = "role", x: str = "layer", largest: bool = True) -> str:

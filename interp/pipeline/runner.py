@@ -60,7 +60,8 @@ def run_pipeline(
     Args:
         pipeline: the `Pipeline`.
         config: a YAML file, a loaded config, or None for the pipeline's default config.
-        stages: which stages to run (default all; finished stages are skipped).
+        stages: which stages to run (default: the config's `stages`, else all; finished stages are
+            skipped).
         out: results folder (default data/runs/<pipeline>/<config name>).
         dry_run: return the plan as text instead of running.
         lm: an already loaded model to use instead of config.model.
@@ -75,7 +76,7 @@ def run_pipeline(
     """
     if not isinstance(config, PipelineConfig):
         config = pipeline.load_config(config)
-    selected = pipeline.select(stages)
+    selected = pipeline.select(stages if stages is not None else config.stages)
     if dry_run:
         return describe(pipeline, config, selected, pipeline.plan_notes)
     run_dir = RunDir(out or Path("data/runs") / pipeline.results / config.name)

@@ -103,7 +103,7 @@ class CellMetrics:
 
 def aggregations(levels: Mapping[str, str], deltas: Sequence[str]) -> dict[str, tuple[str, str]]:
     """The usual per-cell summary: n; per level (output name → column) its clean and intervened
-    means; per delta its mean and SEM; and the change rate."""
+    means; per delta its mean and SEM; and the change rate with its SEM."""
     out: dict[str, tuple[str, str]] = {"n": ("trial_id", "size")}
     for name, column in levels.items():
         out[f"clean_{name}"] = (f"clean_{column}", "mean")
@@ -112,6 +112,7 @@ def aggregations(levels: Mapping[str, str], deltas: Sequence[str]) -> dict[str, 
         out[f"delta_{name}"] = (f"delta_{name}", "mean")
         out[f"delta_{name}_sem"] = (f"delta_{name}", "sem")
     out["change_rate"] = ("changed", "mean")
+    out["change_rate_sem"] = ("changed", "sem")
     return out
 
 

@@ -7,9 +7,9 @@ from interp.prompting import Template
 from interp.tasks.confidence import CONFIDENCE_CLASSES, DIGIT_VALUES, CategoricalConfidenceTemplate, ConfidenceClass, ConfidencePhase0Template, MinimalConfidenceTemplate, NumericConfidenceTemplate, parse_confidence_class, parse_percent
 from interp.tasks.datasets import build_mcq_from_triviaqa, dedupe, load_bigmath, load_gsm8k, load_mcq, load_mmlu, load_mnli, load_triviaqa, to_trials
 from interp.tasks.demo import demo_trials
-from interp.tasks.grading import Grade, grade_mcq, grade_mnli, grade_numeric, grade_triviaqa, grade_with_judge, hedges, normalize_answer
+from interp.tasks.grading import OPEN_ENDED, Grade, grade_answer, grade_mcq, grade_mnli, grade_numeric, grade_triviaqa, grade_with_judge, hedges, normalize_answer, restates_question
 from interp.tasks.loading import DATASETS, load_trials
-from interp.tasks.multiple_choice import MCQTemplate, ThresholdTemplate, parse_threshold_reply
+from interp.tasks.multiple_choice import MCQTemplate, ThresholdTemplate, parse_threshold_reply, with_options
 from interp.tasks.sets import assign_sets
 from interp.tasks.verification import CorrectionTemplate, VerificationTemplate
 
@@ -30,6 +30,7 @@ __all__ = [
     "CONFIDENCE_CLASSES",
     "DATASETS",
     "DIGIT_VALUES",
+    "OPEN_ENDED",
     "TEMPLATES",
     "CategoricalConfidenceTemplate",
     "ConfidenceClass",
@@ -45,6 +46,7 @@ __all__ = [
     "build_mcq_from_triviaqa",
     "dedupe",
     "demo_trials",
+    "grade_answer",
     "grade_mcq",
     "grade_mnli",
     "grade_numeric",
@@ -62,5 +64,7 @@ __all__ = [
     "parse_confidence_class",
     "parse_percent",
     "parse_threshold_reply",
+    "restates_question",
     "to_trials",
+    "with_options",
 ]

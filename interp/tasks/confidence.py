@@ -199,7 +199,7 @@ class CategoricalConfidenceTemplate(ConfidenceReadoutTemplate):
     the roles class_token_1..10 and format_confidence_colon."""
 
     name = "confidence_categorical"
-    header = "Below is a trivia question, followed by an answer that you gave to it earlier."
+    header = "Below is a question, followed by an answer that you gave to it earlier."
     classes = CONFIDENCE_CLASSES
     roles: Mapping[str, RoleSpec] = {**ConfidenceReadoutTemplate.roles, **INSTRUCTION_ROLES}
 

@@ -15,17 +15,20 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 __all__ = [
+    "OPEN_ENDED",
     "Grade",
     "HEDGES",
     "MNLI_LABELS",
     "grade_mcq",
     "grade_mnli",
     "grade_numeric",
+    "grade_answer",
     "grade_triviaqa",
     "grade_with_judge",
     "hedges",
     "normalize_answer",
     "parse_number",
+    "restates_question",
 ]
 
 MNLI_LABELS = ("entailment", "neutral", "contradiction")
@@ -170,12 +173,46 @@ def grade_numeric(response: str | None, gold: str | float | int, tolerance: floa
     return Grade(abs(value - target) <= Decimal(str(tolerance)), "ok", value)
 
 
+STOPWORDS = frozenset(
+    "a an the of in on at to for from by with as and or but is are was were be been being do does did has have had "
+    "it its this that these those which what who whom whose where when why how than then there their his her".split()
+)
+"""Words that carry no content for `restates_question` [ours]."""
+
+
+def restates_question(answer: str | None, question: str) -> bool:
+    """Whether every content word of the answer occurs in the question (after TriviaQA
+    normalisation, stop words aside): "The Friendly Islands" for "Which island group became known
+    as The Friendly Islands?". Such an answer gets no credit from alias matching (issue: it can
+    match an alias while saying nothing new); False when the answer has no content word."""
+    if not answer:
+        return False
+    said = set(normalize_answer(answer).split()) - STOPWORDS
+    return bool(said) and said <= set(normalize_answer(question).split())
+
+
 def hedges(text: str | None) -> list[str]:
     """The hedging phrases of `HEDGES` found in a text (whole words, case-insensitive)."""
     if not text:
         return []
     lowered = " ".join(str(text).lower().replace("’", "'").split())
     return [h for h in HEDGES if re.search(rf"(?<![\w']){re.escape(h)}(?![\w'])", lowered)]
+
+
+def grade_answer(dataset: str, answer: str | None, gold: str | None, aliases: Sequence[str] = (), correct_option: int | None = None) -> Grade:
+    """The grader of a dataset: option numbers for MMLU / MCQ, numbers for GSM8K / BigMath, labels
+    for MNLI, alias matching otherwise (TriviaQA)."""
+    if dataset in ("mmlu", "mcq"):
+        return grade_mcq(answer, int(correct_option))
+    if dataset in ("gsm8k", "bigmath"):
+        return grade_numeric(answer, gold)
+    if dataset == "mnli":
+        return grade_mnli(answer, gold)
+    return grade_triviaqa(answer, aliases)
+
+
+OPEN_ENDED = ("triviaqa",)
+"""Datasets whose answers are free text (restating the question is checked for these only)."""
 
 
 Judge = Callable[[str, str, str, Sequence[str]], str]

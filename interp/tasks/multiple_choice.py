@@ -10,7 +10,7 @@ from interp.errors import TemplateError
 from interp.prompting import Exact, Nth, PromptLast, Segment, Template, Trial, Whole, clean_field, first_token_ids, labelled_colon
 from interp.readouts import OptionReadout
 
-__all__ = ["MCQTemplate", "ThresholdTemplate", "parse_threshold_reply"]
+__all__ = ["MCQTemplate", "ThresholdTemplate", "parse_threshold_reply", "with_options"]
 
 
 class MCQTemplate(Template):
@@ -130,3 +130,10 @@ def parse_threshold_reply(text: str) -> tuple[dict[str, int | None], str]:
             value = None
         fields[name] = value
     return fields, "ok" if not problems else "; ".join(problems)
+
+
+def with_options(question: str, options) -> str:
+    """An MCQ item as one open question for the answer-then-rate paradigm (MMLU in §6.10): the
+    question, its options numbered 1–4 one per line, and a request for the number."""
+    listed = "\n".join(f"{k}. {option}" for k, option in enumerate(options, start=1))
+    return f"{question}\n{listed}\nAnswer with the number of the correct option."

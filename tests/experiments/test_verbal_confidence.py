@@ -269,3 +269,28 @@ def test_worked_examples_come_from_a_disjoint_pool_and_reach_the_prompts(tmp_pat
     text = ctx.template("categorical").render(ctx.trials(behaviour["trial_id"].head(1))[0], ctx.lm.tokenizer).text
     for question in readout["question"]:
         assert question in text
+
+
+def test_ood_rows_come_from_forward_passes(tiny_run):
+    ood = pd.read_parquet(tiny_run / "ood.parquet")
+    at = int(ood["intervened_layer"].iloc[0])
+    kinds = set(ood["intervention"])
+    assert {"noising (calibration mean)", "corrupted answer embeddings", "patching (corrupted run, clean residual restored)", "swap (donor for recipient)", "natural variation (random pairs)"} <= kinds
+    assert set(ood["role"]) == {"panl", "confidence_colon", "panl_plus_1"} and set(ood["layer"]) == {at, at + 1}
+    restored = ood[(ood["intervention"].str.startswith("patching")) & (ood["layer"] == at)]
+    np.testing.assert_allclose(restored["cosine_min"], 1.0, atol=1e-6)  # the restored residual is the clean one at its layer
+    # Steering at its own layer: the residual the model carries is clean + αv, as arithmetic on the store says.
+    vectors = load_file(str(tiny_run / "steering_vectors.safetensors"))
+    behaviour = pd.read_parquet(tiny_run / "behaviour.parquet")
+    store = ActivationStore(tiny_run / "activations")
+    index = store.index().set_index("trial_id")
+    pool = [t for t in behaviour.loc[(behaviour["set"] == "activation") & (behaviour["status"] == "ok"), "trial_id"] if index.loc[t, "status"] == "ok"]
+    values, ids = store.read(at, "panl")
+    clean = torch.stack([values[ids.index(t)] for t in pool[: load_config(TINY).ood.n_trials]]).double()
+    alpha = load_config(TINY).ood.alpha
+    steered = clean + alpha * vectors[f"L{at}/panl"].double()
+    cosine = torch.nn.functional.cosine_similarity(steered, clean, dim=-1)
+    row = ood[(ood["intervention"] == f"steer toward high, alpha {alpha:g}") & (ood["role"] == "panl") & (ood["layer"] == at)].iloc[0]
+    assert row["cosine_min"] == pytest.approx(float(cosine.min()), abs=1e-5) and row["n"] == len(clean)
+    after = ood[(ood["intervention"] == f"steer toward high, alpha {alpha:g}") & (ood["role"] == "panl") & (ood["layer"] == at + 1)].iloc[0]
+    assert after["n"] == len(clean)

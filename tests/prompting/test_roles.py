@@ -178,7 +178,7 @@ def test_gemma_chat_text_has_one_bos(gemma_tokenizer, triviaqa_trials):
     ids = batch.input_ids[0].tolist()
     bos = gemma_tokenizer.bos_token_id
     assert ids[0] == bos and ids[1] != bos and ids.count(bos) == 1
-    user_text = prompt.text[prompt.spans["question"][0] - len("Below is a trivia question, followed by an answer that you gave to it earlier.\nQuestion: ") :].split("<end_of_turn>")[0]
+    user_text = prompt.text[prompt.spans["question"][0] - len(TEMPLATE.header + "\nQuestion: ") :].split("<end_of_turn>")[0]
     reference = gemma_tokenizer.apply_chat_template([{"role": "user", "content": user_text}], tokenize=True, add_generation_prompt=True)
     reference = reference["input_ids"] if hasattr(reference, "keys") else reference
     assert ids[: len(reference)] == list(reference)

@@ -132,3 +132,13 @@ def test_grade_with_judge():
     assert calls[0] == ("Capital of France?", "Paris", "Paris", ("Paris",))
     with pytest.raises(ValueError, match="judge returned 'yes'"):
         grade_with_judge(lambda *a: "yes", "q", "a", "g")
+
+
+def test_an_answer_that_restates_the_question_is_flagged():
+    from interp.tasks import restates_question
+
+    assert restates_question("The Friendly Islands", "Which island group became known as The Friendly Islands?")
+    assert restates_question("friendly islands.", "Which island group became known as The Friendly Islands?")
+    assert not restates_question("Tonga", "Which island group became known as The Friendly Islands?")
+    assert not restates_question("The Islands of Tonga", "Which island group became known as The Friendly Islands?")
+    assert not restates_question("the", "What is the capital?") and not restates_question(None, "q?")
