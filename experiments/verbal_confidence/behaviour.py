@@ -159,7 +159,7 @@ def _phase0(ctx: VerbalConfidenceContext, trials: list[Trial]) -> pd.DataFrame:
         if gen.status != "ok":
             record["status"] = f"phase0: {gen.status}"
         elif trial.metadata["dataset"] in OPEN_ENDED and restates_question(gen.answer, trial.question):
-            record.update(status="grade: restates question", correct=None, grade_status="restates question")
+            record.update(correct=None, grade_status="restates question")  # still read and intervened on; never scored
         elif grade is not None and grade.correct is None:
             record["status"] = f"grade: {grade.status}"
     table = pd.DataFrame(list(records.values()))

@@ -80,9 +80,14 @@ def behaviour_section(ctx: VerbalConfidenceContext, rows: list[tuple[str, str, s
     if table is None:
         return []
     counts = table.groupby(["set", "status"]).size().rename("trials").reset_index()
+    restated = table[(table["status"] == "ok") & (table["grade_status"] == "restates question")] if "grade_status" in table else table.iloc[:0]
     ok = table[(table["status"] == "ok") & (table["set"] == "behaviour")]
-    correct = ok["correct"].astype(float).to_numpy()
+    graded = ok[ok["correct"].notna()]
+    correct = graded["correct"].astype(float).to_numpy()
     out = ["## Behaviour", "", "Trials per set and status:", "", markdown_table(counts), ""]
+    if len(restated):
+        by_set = ", ".join(f"{name} {n}" for name, n in restated["set"].value_counts().items())
+        out += [f"{len(restated)} answers only restate their question ({by_set}; e.g. {restated['answer'].iloc[0]!r}): they are ungraded — left out of accuracy, calibration and correctness probes — and still read and intervened on.", ""]
 
     def calibration(column: str) -> tuple[str, str, int]:
         valid = ok[ok[column].notna() & ok["correct"].notna()]
@@ -91,7 +96,7 @@ def behaviour_section(ctx: VerbalConfidenceContext, rows: list[tuple[str, str, s
         return with_ci(*e), _auroc_ci(conf, corr, ctx.seed), len(valid)
 
     accuracy = bootstrap_ci(lambda rows: float(np.mean(correct[rows])), len(correct), n_boot=N_BOOT, seed=ctx.seed) if len(correct) else (np.nan,) * 3
-    rows.append(("Accuracy", PAPER["accuracy"][0], f"{with_ci(*accuracy, spec='{:.1%}')} (n = {len(ok)})", "behaviour"))
+    rows.append(("Accuracy", PAPER["accuracy"][0], f"{with_ci(*accuracy, spec='{:.1%}')} (n = {len(graded)})", "behaviour"))
     for prefix, column, label in (("", "confidence", "categorical"), ("numeric_", "numeric_confidence", "numeric 0–100"), ("minimal_", "minimal_confidence", "minimal 0–9")):
         if column in ok and ok[column].notna().any():
             e, a, n = calibration(column)
@@ -100,7 +105,7 @@ def behaviour_section(ctx: VerbalConfidenceContext, rows: list[tuple[str, str, s
         elif prefix and f"{prefix}status" in ok:
             why = ok[f"{prefix}status"].fillna("not run").str.slice(0, 40).value_counts().head(2).to_dict()
             rows.append((f"ECE, {label}", PAPER[f"{prefix}ece"][0], f"n/a: no valid readout ({why})", "behaviour"))
-    rows.append(("Mean answer log-prob as correctness score (AUROC)", PAPER["logprob_mean_auroc"][0], _auroc_ci(ok["logprob_mean"].astype(float).to_numpy(), correct, ctx.seed), "behaviour"))
+    rows.append(("Mean answer log-prob as correctness score (AUROC)", PAPER["logprob_mean_auroc"][0], _auroc_ci(graded["logprob_mean"].astype(float).to_numpy(), correct, ctx.seed), "behaviour"))
     cross = ok["confidence"].astype(float).to_numpy()
     same = ok["same_run_confidence"].astype(float).to_numpy()
     rows.append(("Log-prob (mean) vs cross-run confidence", PAPER["logprob_vs_cross_run"][0], _r_and_r2(ok["logprob_mean"].astype(float).to_numpy(), cross), "behaviour"))
@@ -114,7 +119,7 @@ def behaviour_section(ctx: VerbalConfidenceContext, rows: list[tuple[str, str, s
     figure, axis = plt.subplots(figsize=(4.5, 4))
     for column, label in (("confidence", "categorical"), ("numeric_confidence", "numeric"), ("minimal_confidence", "minimal")):
         if column in ok and ok[column].notna().any():
-            valid = ok[ok[column].notna()]
+            valid = graded[graded[column].notna()]
             diagram = reliability(valid[column].astype(float), valid["correct"].astype(float))
             diagram = diagram[diagram["n"] > 0]
             axis.plot(diagram["mean_confidence"], diagram["accuracy"], marker="o", label=label)

@@ -294,3 +294,23 @@ def test_ood_rows_come_from_forward_passes(tiny_run):
     assert row["cosine_min"] == pytest.approx(float(cosine.min()), abs=1e-5) and row["n"] == len(clean)
     after = ood[(ood["intervention"] == f"steer toward high, alpha {alpha:g}") & (ood["role"] == "panl") & (ood["layer"] == at + 1)].iloc[0]
     assert after["n"] == len(clean)
+
+
+def test_ungraded_answers_leave_accuracy_to_the_graded_ones(tiny_run, tmp_path):
+    from experiments.verbal_confidence.context import VerbalConfidenceContext
+    from experiments.verbal_confidence.report import behaviour_section
+    from interp.io import RunDir
+
+    folder = tmp_path / "run"
+    shutil.copytree(tiny_run, folder)
+    behaviour = _read(folder, "behaviour")
+    ok = behaviour.index[(behaviour["set"] == "behaviour") & (behaviour["status"] == "ok")]
+    behaviour["correct"] = behaviour["correct"].astype(object)
+    behaviour.loc[ok[:2], ["correct", "grade_status"]] = [None, "restates question"]
+    write_parquet(behaviour, folder / "behaviour.parquet")
+    rows: list = []
+    lines = behaviour_section(VerbalConfidenceContext(load_config(TINY), RunDir(folder)), rows)
+    graded = behaviour.loc[ok[2:], "correct"].astype(float)
+    accuracy = next(row for row in rows if row[0] == "Accuracy")[2]
+    assert accuracy.startswith(f"{graded.mean():.1%} [") and f"(n = {len(graded)})" in accuracy
+    assert any(line.startswith("2 answers only restate their question (behaviour 2") for line in lines)
