@@ -7,7 +7,8 @@ with `Steer`, `Patch`, `MeanAblate`, `CorruptEmbeddings`, `BlockAttention`), rea
 prompt token with a `Readout`, and sweep grids (`sweep`). Everything else lives in its
 subpackage: `interp.models`, `interp.prompting`, `interp.tasks` (datasets, graders, the papers'
 templates), `interp.forward`, `interp.interventions`, `interp.readouts`, `interp.analysis`
-(probes, steering vectors, statistics), `interp.io` and `interp.pipeline`.
+(probes, steering vectors, statistics), `interp.organisms` (model organisms with a planted
+confidence mechanism), `interp.io` and `interp.pipeline`.
 """
 
 from interp.errors import InterpError
@@ -15,6 +16,7 @@ from interp.forward import capture, capture_dataset, generate, last_token_logits
 from interp.interventions import EVERY_POSITION, LATER, BlockAttention, CorruptEmbeddings, MeanAblate, Patch, Steer, embedding_means, intervened_logits, interventions, layer_window, spec_from_json, spec_to_json, sweep
 from interp.io import ActivationStore
 from interp.models import LM, load_model, tiny
+from interp.organisms import build as _organisms  # noqa: F401  (registers organism-panl / organism-cc with load_model)
 from interp.prompting import Batch, Template, Trial, tokenize
 from interp.readouts import ClassReadout, OptionReadout, Readout, YesNoReadout
 

@@ -137,7 +137,7 @@ def _models(args: argparse.Namespace) -> int:
         for entry in REGISTRY.values()
     ]
     print(markdown_table(pd.DataFrame(rows)))
-    print("Also: tiny-qwen2, tiny-gemma3, tiny-gemma3-mm (random weights, offline), any local folder, .gguf file or hub id.")
+    print("Also: organism-panl, organism-cc (model organisms, committed), tiny-qwen2, tiny-gemma3, tiny-gemma3-mm (random weights, offline), any local folder, .gguf file or hub id.")
     return 0
 
 
@@ -145,6 +145,16 @@ def _tiny(args: argparse.Namespace) -> int:
     from interp.models import tiny
 
     print(tiny(args.arch, tokenizer=args.tokenizer, seed=args.seed))
+    return 0
+
+
+def _organisms(args: argparse.Namespace) -> int:
+    import json
+
+    from interp.organisms.build import build_organisms
+
+    metrics = build_organisms(args.out, args.names or None)
+    print(json.dumps(metrics, indent=2))
     return 0
 
 
@@ -215,6 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("--tokenizer", default=None, help="tokenizer folder (default: a small local BPE)")
     tiny.add_argument("--seed", type=int, default=0)
     tiny.set_defaults(handler=_tiny)
+    organisms = sub.add_parser("organisms", help="regenerate the model organisms (stage 1 once, stage 2 per mechanism; CPU, minutes)")
+    organisms.add_argument("action", choices=("train",))
+    organisms.add_argument("names", nargs="*", help="default: every organism")
+    organisms.add_argument("--out", default=None, help="parent folder (default: the committed interp/organisms/weights, and data/organisms)")
+    organisms.set_defaults(handler=_organisms)
     return parser
 
 

@@ -44,6 +44,8 @@ def run(ctx: VerbalConfidenceContext) -> pd.DataFrame:
     pool = ctx.eligible("activation")
     frames = []
     for prompt, edges, n in (("minimal", MINIMAL_EDGES, spec.n_minimal), ("categorical", CATEGORICAL_EDGES, spec.n_categorical)):
+        if int(n) == 0:
+            continue
 
         def make_specs(batch: Batch, centre: int, edge: str, condition: str, edges=edges):
             return [BlockAttention(layers=layer_window(centre, n_layers, width), **edges[edge])]

@@ -218,6 +218,12 @@ class VerbalConfidenceConfig(PipelineConfig):
     """Every setting of a verbal-confidence run (see the YAML configs beside this file)."""
 
     strip_answer_punctuation: bool = False
+    wording: str = "standard"
+    """"standard": the paper-style prompts; "compact": the one-line wording of the organisms
+    (`CompactPhase0Template`, `CompactCategoricalTemplate`; no numeric or minimal variant)."""
+    planted: str | None = None
+    """On an organism, its planted mechanism ("panl" or "cc"): the report then checks every
+    analysis against the recovery table (`experiments.verbal_confidence.recovery`)."""
     data: DataSection = field(default_factory=DataSection)
     sets: Sets = field(default_factory=Sets)
     few_shot: FewShotSection = field(default_factory=FewShotSection)

@@ -12,7 +12,7 @@ import pandas as pd
 from interp.errors import ConfigError
 from interp.pipeline import Context
 from interp.prompting import Trial
-from interp.tasks import CONFIDENCE_CLASSES, CategoricalConfidenceTemplate, ConfidencePhase0Template, MinimalConfidenceTemplate, NumericConfidenceTemplate
+from interp.tasks import CONFIDENCE_CLASSES, CategoricalConfidenceTemplate, CompactCategoricalTemplate, CompactPhase0Template, ConfidencePhase0Template, MinimalConfidenceTemplate, NumericConfidenceTemplate
 
 LABELS = [c.label for c in CONFIDENCE_CLASSES]
 
@@ -21,11 +21,24 @@ class VerbalConfidenceContext(Context):
     """Shared state of one verbal-confidence run."""
 
     templates = {
-        "phase0": lambda ctx: ConfidencePhase0Template(examples=ctx.examples("phase0")),
-        "categorical": lambda ctx: CategoricalConfidenceTemplate(ctx.config.strip_answer_punctuation, examples=ctx.examples("readout")),
-        "numeric": lambda ctx: NumericConfidenceTemplate(ctx.config.strip_answer_punctuation, examples=ctx.examples("readout")),
-        "minimal": lambda ctx: MinimalConfidenceTemplate(ctx.config.strip_answer_punctuation, examples=ctx.examples("readout")),
+        "phase0": lambda ctx: ctx.worded("phase0")(examples=ctx.examples("phase0")),
+        "categorical": lambda ctx: ctx.worded("categorical")(ctx.config.strip_answer_punctuation, examples=ctx.examples("readout")),
+        "numeric": lambda ctx: ctx.worded("numeric")(ctx.config.strip_answer_punctuation, examples=ctx.examples("readout")),
+        "minimal": lambda ctx: ctx.worded("minimal")(ctx.config.strip_answer_punctuation, examples=ctx.examples("readout")),
     }
+    wordings = {
+        "standard": {"phase0": ConfidencePhase0Template, "categorical": CategoricalConfidenceTemplate, "numeric": NumericConfidenceTemplate, "minimal": MinimalConfidenceTemplate},
+        "compact": {"phase0": CompactPhase0Template, "categorical": CompactCategoricalTemplate},
+    }
+
+    def worded(self, prompt: str) -> type:
+        """The template class of `prompt` in the configured `wording`."""
+        wording = self.config.wording
+        if wording not in self.wordings:
+            raise ConfigError(f"wording: {wording!r} is not one of {', '.join(self.wordings)}")
+        if prompt not in self.wordings[wording]:
+            raise ConfigError(f"wording {wording!r} has no {prompt} prompt: turn behaviour.{prompt} off (and blocking.n_{prompt} to 0)")
+        return self.wordings[wording][prompt]
 
     def examples(self, prompt: str) -> list[Trial]:
         """The worked examples of a prompt ("phase0" or "readout") from few_shot.parquet, in order."""

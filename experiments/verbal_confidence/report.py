@@ -13,6 +13,7 @@ import pandas as pd
 
 from experiments.verbal_confidence.context import VerbalConfidenceContext
 from experiments.verbal_confidence.paper import PAPER
+from experiments.verbal_confidence.recovery import recovery_section
 from experiments.verbal_confidence.report_causal import causal_sections
 from interp.analysis import cross_validate, target_problem
 from interp.analysis.stats import bootstrap_ci, bootstrap_score, ece, reliability
@@ -196,6 +197,7 @@ def write(ctx: VerbalConfidenceContext) -> Path:
     body = pilot_section(ctx) + behaviour_section(ctx, comparison)
     body += causal_sections(ctx, comparison)
     body += decoding_section(ctx, comparison)
+    body = recovery_section(ctx) + body
     labels = {key: label for key, (_, label) in PAPER.items()}
     head = [
         f"# Verbal confidence: {config.name}",

@@ -10,34 +10,13 @@ import pandas as pd
 from experiments.verbal_confidence.causal import ood_layer
 from experiments.verbal_confidence.context import VerbalConfidenceContext
 from experiments.verbal_confidence.paper import PAPER
-from interp.analysis import group_contrast, paired_contrasts, recovery_contrasts
+from experiments.verbal_confidence.contrasts import blocking_contrasts, noising_contrasts, patching_contrasts, steering_contrasts, swap_contrasts
+from interp.analysis import recovery_contrasts
 from interp.io import by_layer_figure, markdown_table
 from interp.pipeline.report import ROLE_LABELS, contrast_cell, contrast_table, fmt, peak_with_ci, table_or_none
 from interp.readouts import CLASS_METRICS
 
 __all__ = ["causal_sections"]
-
-POSITION_PAIRS = (("panl", "panl_plus_1"), ("panl", "confidence_colon"))
-"""PANL against its control position PANL+1, and against CC."""
-
-EDGE_CONTROLS = {
-    "minimal": [("CC->Q+A", "CC->PANL+1"), ("CC->PANL", "CC->PANL+1"), ("PANL->A", "CC->PANL+1"), ("PANL->last A", "CC->PANL+1")],
-    "categorical": [
-        ("CC->Q", "CC->PANL+1"),
-        ("CC->A", "CC->PANL+1"),
-        ("CC->Q+A", "CC->PANL+1"),
-        ("CC->PANL", "CC->PANL+1"),
-        ("ALL->PANL", "CC->PANL+1"),
-        ("ALL->last A", "ALL->last A, PANL edge kept"),
-        ("ALL->A", "ALL->A, PANL edge kept"),
-    ],
-}
-"""Each blocked edge and the control it is read against (CC→PANL+1, or the same block with the
-PANL edge kept open)."""
-
-SWAP_PAIRS = (("low_to_high", "high_to_high"), ("high_to_low", "low_to_low"))
-"""(cross-confidence, same-confidence) regimes that share a recipient pool."""
-
 
 def _figure(ctx: VerbalConfidenceContext, name: str, summary: pd.DataFrame, value: str, ylabel: str, facet: str = "role", line: str = "condition", x: str = "layer") -> str:
     by_layer_figure(summary, value, ylabel, ctx.run.figure_path(name), facet=facet, line=line, x=x, titles=ROLE_LABELS)
@@ -81,8 +60,8 @@ def _steering(ctx: VerbalConfidenceContext, table: pd.DataFrame, rows: list) -> 
     for direction, key, largest in (("toward_high", "steering_layers", True), ("toward_low", "steering_size", False)):
         cell = table[table["condition"] == f"{direction}_{alpha}"]
         rows.append((f"Steering {direction.replace('_', ' ')}: peak Δconfidence per role", PAPER[key][0], f"α = {alpha}: {peak_with_ci(cell, 'delta_confidence', largest=largest, seed=ctx.seed)}", "steering"))
-    contrasts = paired_contrasts(table, "delta_confidence", "role", POSITION_PAIRS, by=("layer", "condition"), seed=ctx.seed)
-    logit_contrasts = paired_contrasts(table, "delta_logit_diff", "role", POSITION_PAIRS, by=("layer", "condition"), seed=ctx.seed)
+    contrasts = steering_contrasts(table, seed=ctx.seed)
+    logit_contrasts = steering_contrasts(table, "delta_logit_diff", seed=ctx.seed)
     for direction in ("toward_high", "toward_low"):
         for name, frame in (("Δconfidence", contrasts), ("ΔLD", logit_contrasts)):
             here = frame[(frame["condition"] == f"{direction}_{alpha}") & (frame["b"] == "panl_plus_1")]
@@ -96,14 +75,13 @@ def _steering(ctx: VerbalConfidenceContext, table: pd.DataFrame, rows: list) -> 
         for direction, largest in (("toward_high", True), ("toward_low", False)):
             cell = numeric[numeric["condition"] == f"{direction}_{alpha}"]
             rows.append((f"Steering the numeric prompt {direction.replace('_', ' ')}: peak Δconfidence per role", "PANL +20/−7, CC +37/−7 (points of 100) [unverified]", f"α = {alpha}: {peak_with_ci(cell, 'delta_confidence', largest=largest, seed=ctx.seed)}", "steering"))
-        numeric_contrasts = paired_contrasts(numeric, "delta_confidence", "role", POSITION_PAIRS, by=("layer", "condition"), seed=ctx.seed)
+        numeric_contrasts = steering_contrasts(numeric, seed=ctx.seed)
         out += ["", contrast_table(numeric_contrasts)]
     return out
 
 
 def _patching(ctx: VerbalConfidenceContext, table: pd.DataFrame, rows: list) -> list[str]:
     corrupt = table[table["condition"] == "corrupt"]
-    patched = table[table["condition"] == "patched"]
     rows.append(("Corrupted baseline", PAPER["corrupted"][0], f"confidence {fmt(corrupt['confidence'].mean())}, LD {fmt(corrupt['logit_diff'].mean())}, change {fmt(corrupt['changed'].mean(), '{:.0%}')}", "patching"))
     recovery = table_or_none(ctx.run, "patching_recovery")
     out = []
@@ -113,7 +91,7 @@ def _patching(ctx: VerbalConfidenceContext, table: pd.DataFrame, rows: list) -> 
         out.append(markdown_table(recovery[["variant", "layer", "role", "n", "recovery_confidence", "recovery_logit_diff", "recovery_change_rate"]]))
     at = ood_layer(ctx)
     for metric in ("confidence", "logit_diff"):
-        contrasts = recovery_contrasts(corrupt, patched, POSITION_PAIRS, metric=metric, seed=ctx.seed)
+        contrasts = patching_contrasts(table, metric, seed=ctx.seed)
         here = contrasts[(contrasts["layer"] == at) & (contrasts["b"] == "panl_plus_1")]
         cell = contrast_cell(here.iloc[0]) if not here.empty else "n/a (the corruption moved nothing to recover, or too few trials)"
         rows.append((f"Patching at layer {at}: PANL vs PANL+1 recovery of {metric} (%)", PAPER["patching_l25"][0] if metric == "confidence" else "PANL partial, PANL+1 ≈ 0", cell, "patching"))
@@ -129,7 +107,7 @@ def _noising(ctx: VerbalConfidenceContext, table: pd.DataFrame, rows: list) -> l
     summary = CLASS_METRICS.summarise(table)
     out = [_figure(ctx, "noising", summary, "change_rate", "change rate")]
     rows.append(("Noising: peak change rate per role", PAPER["noising"][0], peak_with_ci(table, "changed", seed=ctx.seed), "noising"))
-    contrasts = paired_contrasts(table, "changed", "role", POSITION_PAIRS, by=("layer", "condition"), seed=ctx.seed)
+    contrasts = noising_contrasts(table, seed=ctx.seed)
     rows.append(("Noising: PANL vs PANL+1 change rate", "PANL partial, PANL+1 none", _at_peak(contrasts[contrasts["b"] == "panl_plus_1"]), "noising"))
     out += ["", "Change rate at PANL minus at PANL+1 and at CC, per layer (paired over trials, 95% bootstrap CI):", "", contrast_table(contrasts)]
     return out
@@ -140,15 +118,7 @@ def _swap(ctx: VerbalConfidenceContext, table: pd.DataFrame, rows: list) -> list
     out = [_figure(ctx, "swap", summary, "delta_confidence", "Δ confidence")]
     cross = table[table["condition"] == "high_to_low"]
     rows.append(("Swap high donor → low recipient: peak Δconfidence per role", PAPER["swap"][0], peak_with_ci(cross, "delta_confidence", seed=ctx.seed), "swap"))
-    ok = table[table["status"] == "ok"]
-    contrasts = []
-    for (role, layer), cell in ok.groupby(["role", "layer"], sort=True):
-        for crossed, same in SWAP_PAIRS:
-            a, b = cell[cell["regime"] == crossed], cell[cell["regime"] == same]
-            if len(a) and len(b):
-                result = group_contrast(a["changed"], b["changed"], a["recipient"], b["recipient"], seed=ctx.seed)
-                contrasts.append({"layer": layer, "role": role, "a": crossed, "b": same, "n": result["n_a"] + result["n_b"], **{k: result[k] for k in ("mean_a", "mean_b", "difference", "ci_low", "ci_high", "p")}})
-    frame = pd.DataFrame(contrasts)
+    frame = swap_contrasts(table, seed=ctx.seed)
     if not frame.empty:
         panl = frame[frame["role"] == "panl"]
         rows.append(("Swap at PANL: cross- vs same-confidence change rate", "cross exceeds same (L→H change ≈ 37% vs H→H ≈ 15%)", _at_peak(panl) if not panl.empty else "n/a", "swap"))
@@ -167,7 +137,7 @@ def _blocking(ctx: VerbalConfidenceContext, table: pd.DataFrame, rows: list) -> 
             continue
         out.append(_figure(ctx, f"blocking_{prompt}", summary.assign(panel=prompt), "change_rate", "change rate", facet="panel", line="edge", x="centre"))
         rows.append((f"Blocking, {prompt} prompt: peak change rate per edge", PAPER[f"blocking_{prompt}"][0], peak_with_ci(part, "changed", by="edge", x="centre", seed=ctx.seed), "blocking"))
-        contrasts = paired_contrasts(part, "changed", "edge", EDGE_CONTROLS[prompt], by=("centre", "condition"), seed=ctx.seed)
+        contrasts = blocking_contrasts(table, prompt, seed=ctx.seed)
         if not contrasts.empty:
             best = contrasts.loc[contrasts["difference"].idxmax()]
             rows.append((f"Blocking, {prompt} prompt: largest edge − control change rate", "edges above their controls (see above)", f"{best['a']} − {best['b']} at centre {int(best['centre'])}: {contrast_cell(best)}", "blocking"))

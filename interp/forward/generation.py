@@ -129,13 +129,15 @@ def trial_seed(seed: int, trial_id: str) -> int:
 
 @contextmanager
 def _plain_generation_config(lm: LM) -> Iterator[None]:
-    """Within the block the model generates with no defaults of its own but its special tokens."""
+    """Within the block the model generates with no defaults of its own but its special tokens
+    (and use_cache=False, for a model that must see whole sequences, e.g. an organism)."""
     from transformers import GenerationConfig
 
     model = lm.model
     original = model.generation_config
     ids = {k: getattr(original, k, None) for k in ("bos_token_id", "eos_token_id", "pad_token_id")}
-    model.generation_config = GenerationConfig(**{k: v for k, v in ids.items() if v is not None})
+    kept = {k: v for k, v in ids.items() if v is not None} | ({"use_cache": False} if original.use_cache is False else {})
+    model.generation_config = GenerationConfig(**kept)
     try:
         yield
     finally:

@@ -4,6 +4,7 @@ dtype asked for (bf16 on CUDA, fp32 on CPU by default), placed by accelerate's `
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -13,7 +14,13 @@ from interp.models.adapters import ADAPTERS, LM, adapter_for, wrap
 from interp.models.registry import REGISTRY, gguf_folder, model_folder
 from interp.models.tiny import build_tiny
 
-__all__ = ["load_model", "resolve_dtype"]
+__all__ = ["FOLDER_EXTENSIONS", "NAMED_FOLDERS", "load_model", "resolve_dtype"]
+
+NAMED_FOLDERS: dict[str, Callable[[], Path]] = {}
+"""Extra model names → their folder, registered by higher layers (e.g. `interp.organisms`)."""
+FOLDER_EXTENSIONS: dict[str, Callable[[LM, Path], None]] = {}
+"""Marker file → what to install on a model loaded from a folder holding it (e.g. an
+organism's planted mask, for `interp_organism.json`)."""
 
 
 _DTYPES = {
@@ -54,7 +61,8 @@ def load_model(
         name_or_path: a local folder (always works offline) or a hub id such as
             "google/gemma-3-27b-it" (needs the network or a populated HF cache), a registered
             pip-installed model ("gemma-3-270m", "qwen2.5-coder-0.5b-instruct"; see
-            `interp.models.registry`), a .gguf file (dequantised once and cached), or one of
+            `interp.models.registry`), an organism ("organism-panl", "organism-cc"; see
+            `interp.organisms`), a .gguf file (dequantised once and cached), or one of
             "tiny-qwen2", "tiny-gemma3", "tiny-gemma3-mm" for a random-weight test model.
         dtype: None → bf16 on CUDA, fp32 on CPU; or "bf16", "fp32", a torch.dtype.
         device_map: passed to `from_pretrained` (accelerate), e.g. "auto", "cuda:0" or a dict;
@@ -75,11 +83,13 @@ def load_model(
         name = str(build_tiny(name.removeprefix("tiny-")))
     elif name in REGISTRY:
         name = str(model_folder(name))
+    elif name in NAMED_FOLDERS:
+        name = str(NAMED_FOLDERS[name]())
     elif name.lower().endswith(".gguf"):
         name = str(gguf_folder(name))
     elif "/" not in name and not Path(name).exists():
         raise ModelError(
-            f"unknown model {name!r}: give a registered name ({', '.join(REGISTRY)}), tiny-qwen2 / tiny-gemma3 / "
+            f"unknown model {name!r}: give a registered name ({', '.join([*REGISTRY, *NAMED_FOLDERS])}), tiny-qwen2 / tiny-gemma3 / "
             "tiny-gemma3-mm, a local folder, a .gguf file, or a hub id such as google/gemma-3-27b-it (interp models lists them)"
         )
     torch_dtype = resolve_dtype(dtype)
@@ -109,4 +119,8 @@ def load_model(
     model.eval()
     if tokenizer is None:
         tokenizer = AutoTokenizer.from_pretrained(name, revision=revision, trust_remote_code=trust_remote_code)
-    return wrap(model, tokenizer, name)
+    lm = wrap(model, tokenizer, name)
+    for marker, install in FOLDER_EXTENSIONS.items():
+        if (Path(name) / marker).exists():
+            install(lm, Path(name))
+    return lm

@@ -4,7 +4,7 @@ and reply parsers — verbal confidence (`confidence`), verification and correct
 (`verification`), multiple choice with abstention (`multiple_choice`)."""
 
 from interp.prompting import Template
-from interp.tasks.confidence import CONFIDENCE_CLASSES, DIGIT_VALUES, CategoricalConfidenceTemplate, ConfidenceClass, ConfidencePhase0Template, MinimalConfidenceTemplate, NumericConfidenceTemplate, parse_confidence_class, parse_percent
+from interp.tasks.confidence import CONFIDENCE_CLASSES, DIGIT_VALUES, CategoricalConfidenceTemplate, CompactCategoricalTemplate, CompactPhase0Template, ConfidenceClass, ConfidencePhase0Template, MinimalConfidenceTemplate, NumericConfidenceTemplate, parse_confidence_class, parse_percent
 from interp.tasks.datasets import build_mcq_from_triviaqa, dedupe, load_bigmath, load_gsm8k, load_mcq, load_mmlu, load_mnli, load_triviaqa, to_trials
 from interp.tasks.demo import demo_trials
 from interp.tasks.grading import OPEN_ENDED, Grade, grade_answer, grade_mcq, grade_mnli, grade_numeric, grade_triviaqa, grade_with_judge, hedges, normalize_answer, restates_question
@@ -16,6 +16,8 @@ from interp.tasks.verification import CorrectionTemplate, VerificationTemplate
 TEMPLATES: dict[str, Template] = {
     "confidence_phase0": ConfidencePhase0Template(),
     "confidence_categorical": CategoricalConfidenceTemplate(),
+    "confidence_phase0_compact": CompactPhase0Template(),
+    "confidence_categorical_compact": CompactCategoricalTemplate(),
     "confidence_numeric": NumericConfidenceTemplate(),
     "confidence_minimal": MinimalConfidenceTemplate(),
     "verification": VerificationTemplate(),
@@ -33,6 +35,8 @@ __all__ = [
     "OPEN_ENDED",
     "TEMPLATES",
     "CategoricalConfidenceTemplate",
+    "CompactCategoricalTemplate",
+    "CompactPhase0Template",
     "ConfidenceClass",
     "ConfidencePhase0Template",
     "CorrectionTemplate",

@@ -24,6 +24,8 @@ __all__ = [
     "DIGITS",
     "DIGIT_VALUES",
     "CategoricalConfidenceTemplate",
+    "CompactCategoricalTemplate",
+    "CompactPhase0Template",
     "ConfidenceReadoutTemplate",
     "ConfidenceClass",
     "ConfidencePhase0Template",
@@ -263,6 +265,46 @@ class ConfidencePhase0Template(Template):
     def example_segments(self) -> list[Segment]:
         """Worked examples after the instruction, each "Question: …\nAnswer: …\nConfidence: …"."""
         return [(None, f"Question: {clean_field(e, 'question', e.question, multiline=True)}\nAnswer:{self.completion(e)}\n\n") for e in self.examples]
+
+
+def compact_class_segments(classes: Sequence[ConfidenceClass], lead: str) -> list[Segment]:
+    """A one-line class list, "<lead>Classes: <label>, …, <label>.\nFormat: <lead>Confidence: <category>",
+    the labels as spans class_label_k and the format colon as format_confidence_colon."""
+    segments: list[Segment] = [(None, "Classes: ")]
+    for k, cls in enumerate(classes, start=1):
+        segments += [(f"class_label_{k}", cls.label), (None, ", " if k < len(classes) else ".\n")]
+    return [*segments, (None, f"Format: {lead}Confidence"), ("format_confidence_colon", ":"), (None, " <category>")]
+
+
+class CompactCategoricalTemplate(CategoricalConfidenceTemplate):
+    """The categorical readout in a compact wording for small trained models (the organisms):
+    every role of `CategoricalConfidenceTemplate` — question, answer, PANL, PANL+1, the ten class
+    labels, FCC, CC — with the class list and format line first, as in `CompactPhase0Template`,
+    so that only "Rate it." separates PANL from CC."""
+
+    name = "confidence_categorical_compact"
+    header = ""
+
+    def user_segments(self, trial: Trial) -> list[Segment]:
+        return [*compact_class_segments(self.classes, ""), *answer_block_segments(self, trial, self.header), *self.request_segments()]
+
+    def request_segments(self) -> list[Segment]:
+        return [(None, "Rate it.")]
+
+
+class CompactPhase0Template(ConfidencePhase0Template):
+    """Phase 0 in the compact wording of `CompactCategoricalTemplate`: the class list and format
+    line, the question, and "Answer:" (AC, the last token); same roles as the full template."""
+
+    name = "confidence_phase0_compact"
+
+    def user_segments(self, trial: Trial) -> list[Segment]:
+        return [
+            *compact_class_segments(self.classes, "Answer, "),
+            *self.example_segments(),
+            (None, "\nQuestion: "),
+            ("question", clean_field(trial, "question", trial.question, multiline=True)),
+        ]
 
 
 class NumericConfidenceTemplate(ConfidenceReadoutTemplate):

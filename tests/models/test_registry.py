@@ -39,7 +39,7 @@ def test_models_command_lists_the_registry(capsys):
 
 
 def test_an_unknown_name_is_one_clear_error(capsys):
-    with pytest.raises(ModelError, match=r"unknown model 'gemma-3-270mm': give a registered name \(gemma-3-270m, qwen2.5-coder-0.5b-instruct\)"):
+    with pytest.raises(ModelError, match=r"unknown model 'gemma-3-270mm': give a registered name \(gemma-3-270m, qwen2.5-coder-0.5b-instruct, organism-panl, organism-cc\)"):
         load_model("gemma-3-270mm")
     assert main(["run", "demo", "--model", "gemma-3-270mm", "--out", "/tmp/never-written"]) == 2
     error = capsys.readouterr().err

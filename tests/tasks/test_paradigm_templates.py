@@ -37,6 +37,8 @@ def rows() -> dict[str, list]:
 DATASETS_OF = {
     "confidence_phase0": ("triviaqa", "mmlu", "gsm8k"),
     "confidence_categorical": ("triviaqa", "mmlu", "gsm8k"),
+    "confidence_phase0_compact": ("triviaqa", "mmlu", "gsm8k"),
+    "confidence_categorical_compact": ("triviaqa", "mmlu", "gsm8k"),
     "confidence_numeric": ("triviaqa", "mmlu", "gsm8k"),
     "confidence_minimal": ("triviaqa", "mmlu", "gsm8k"),
     "verification": ("triviaqa", "mnli", "mmlu"),
@@ -83,6 +85,19 @@ def test_roles_resolve_on_real_rows(real_tokenizer, rows, name):
                     start, end = batch.spans[f"option_{k}"][row].tolist()
                     assert real_tokenizer.decode(ids[start:end]).strip() == trials[row].metadata["options"][k - 1].strip()
     print(f"\n{name} [{real_tokenizer.name_or_path.rsplit('/', 1)[-1]}]: ok / failures per dataset: {report}")
+
+
+@pytest.mark.parametrize("compact, standard", [("confidence_phase0_compact", "confidence_phase0"), ("confidence_categorical_compact", "confidence_categorical")])
+def test_the_compact_wording_keeps_every_role_of_the_standard_one(real_tokenizer, rows, compact, standard):
+    assert TEMPLATES[compact].roles == TEMPLATES[standard].roles
+    trials = rows["triviaqa"][:20]
+    short, full = TEMPLATES[compact].batch(trials, real_tokenizer, chat=True), TEMPLATES[standard].batch(trials, real_tokenizer, chat=True)
+    assert short.input_ids.shape[1] < full.input_ids.shape[1]
+    for row in range(len(trials)):
+        for role in ("question", "answer"):
+            if role in short.spans and short.status()[row] == "ok":
+                (a, b), (c, d) = short.spans[role][row].tolist(), full.spans[role][row].tolist()
+                assert real_tokenizer.decode(short.input_ids[row, a:b]) == real_tokenizer.decode(full.input_ids[row, c:d])
 
 
 def test_first_tokens_are_unique(real_tokenizer):

@@ -1,0 +1,90 @@
+"""The trainer on a toy world: deterministic from the seed, saved and loaded with its mask, and
+measured by forward passes through the pipelines' templates."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from interp.forward import last_token_logits
+from interp.models import load_model
+from interp.organisms import FactWorld, PlantedMask
+from interp.organisms.evaluate import organism_metrics
+from interp.organisms.train import READOUT, OrganismSpec, _trial, save_organism, soft_class_target, train_base, train_organism
+
+SPEC = OrganismSpec(
+    mechanism="panl",
+    world={"n_entities": 24, "relations": ("colour", "city"), "max_exposure": 6, "n_strangers": 4, "held_out": 0.5},
+    d_model=32, n_layers=2, n_heads=2, n_kv_heads=1, d_mlp=64, stage1_epochs=1, stage1_batch=16, stage2_steps=4, stage2_batch=8,
+)
+
+
+@pytest.fixture(scope="module")
+def organism():
+    return train_organism(SPEC, progress=False)
+
+
+def test_the_same_seed_trains_the_same_weights(organism):
+    again, _ = train_organism(SPEC, progress=False)
+    first = organism[0].model.state_dict()
+    assert all(torch.equal(first[k], v) for k, v in again.model.state_dict().items())
+    other, _ = train_organism(dataclasses.replace(SPEC, seed=1), progress=False)
+    assert not all(torch.equal(first[k], v) for k, v in other.model.state_dict().items() if k in first and first[k].shape == v.shape)
+
+
+def test_stage_two_trains_a_copy_of_stage_one(organism):
+    base, log = train_base(SPEC, progress=False)
+    assert log["stage1_rows"] == sum(f.exposure for f in FactWorld(**SPEC.world).facts) + 4 * 2
+    lm, _ = organism
+    assert any(not torch.equal(p, q) for p, q in zip(base.model.parameters(), lm.model.parameters()))
+    assert not any(isinstance(h, PlantedMask) for h in vars(base).values())
+
+
+def test_a_saved_organism_loads_with_its_mask(organism, tmp_path):
+    lm, log = organism
+    folder = save_organism(lm, SPEC, log, tmp_path / "organism")
+    loaded = load_model(folder)
+    world = FactWorld(**SPEC.world)
+    batch = READOUT.batch([_trial(f, f.value) for f in world.facts[:4]], lm.tokenizer, chat=False)
+    torch.testing.assert_close(last_token_logits(loaded, batch), last_token_logits(lm, batch))
+    lm.planted.remove()
+    assert (last_token_logits(lm, batch) - last_token_logits(loaded, batch)).abs().max() > 0  # the mask is what differs
+    lm.planted = PlantedMask(lm, "panl")
+
+
+def test_the_metrics_come_from_forward_passes(organism):
+    lm, _ = organism
+    world = FactWorld(**SPEC.world)
+    metrics = organism_metrics(lm, world)
+    assert metrics["n_held_out"] == len(world.split(held_out=True))
+    for key in ("accuracy", "mean_confidence"):
+        assert 0 <= metrics[key] <= 1
+
+
+def test_the_soft_target_peaks_at_the_probability_class():
+    weights = soft_class_target(torch.tensor([0.03, 0.51, 0.97]), 0.08)
+    assert torch.allclose(weights.sum(-1), torch.ones(3)) and weights.argmax(-1).tolist() == [0, 5, 9]
+
+
+def test_an_organism_without_weights_names_the_command(tmp_path, monkeypatch):
+    from interp.errors import ModelError
+    from interp.organisms import build
+
+    monkeypatch.setattr(build, "WEIGHTS", tmp_path)
+    with pytest.raises(ModelError, match="interp organisms train"):
+        load_model("organism-panl")
+    with pytest.raises(ModelError, match="unknown organism"):
+        build.organism_folder("organism-x")
+
+
+def test_an_organism_generates_whole_sequences(organism):
+    from interp.forward import generate
+    from interp.organisms.train import PHASE0
+
+    lm, _ = organism
+    world = FactWorld(**SPEC.world)
+    batch = PHASE0.batch([_trial(f) for f in world.facts[:3]], lm.tokenizer, chat=False)
+    generations = generate(lm, batch, max_new_tokens=4, progress=False)  # a KV-cache step would raise
+    assert len(generations) == 3 and all(len(g.token_ids) > 0 for g in generations)
