@@ -36,27 +36,23 @@ class Expectation:
         return f"{self.stage}: {self.a} − {self.b}" + (f" ({self.condition})" if self.condition else "")
 
 
+TABLE: tuple[tuple[str, str, str, str | None, str | None, str | None], ...] = (
+    # stage, a, b, condition, on organism-panl, on organism-cc (None: no expectation)
+    ("steering", "panl", "panl_plus_1", "toward_high", "+", "0"),
+    ("steering", "panl", "panl_plus_1", "toward_low", "−", None),
+    ("steering", "panl", "confidence_colon", "toward_high", None, "−"),
+    ("patching", "panl", "panl_plus_1", None, "+", "0"),
+    ("patching", "panl", "confidence_colon", None, None, "−"),
+    ("noising", "panl", "panl_plus_1", None, "+", "0"),
+    ("swap", "low_to_high", "high_to_high", None, "+", "0"),
+    ("blocking", "CC->PANL", "CC->PANL+1", None, "+", "0"),
+    ("blocking", "ALL->PANL", "CC->PANL+1", None, "+", None),
+    ("blocking", "CC->A", "CC->PANL+1", None, "0", "+"),
+)
+"""The recovery table: each contrast and the sign it must have on each organism."""
 RECOVERY: dict[str, list[Expectation]] = {
-    "panl": [
-        Expectation("steering", "panl", "panl_plus_1", "+", "toward_high"),
-        Expectation("steering", "panl", "panl_plus_1", "−", "toward_low"),
-        Expectation("patching", "panl", "panl_plus_1", "+"),
-        Expectation("noising", "panl", "panl_plus_1", "+"),
-        Expectation("swap", "low_to_high", "high_to_high", "+"),
-        Expectation("blocking", "CC->PANL", "CC->PANL+1", "+"),
-        Expectation("blocking", "ALL->PANL", "CC->PANL+1", "+"),
-        Expectation("blocking", "CC->A", "CC->PANL+1", "0"),
-    ],
-    "cc": [
-        Expectation("steering", "panl", "panl_plus_1", "0", "toward_high"),
-        Expectation("steering", "panl", "confidence_colon", "−", "toward_high"),
-        Expectation("patching", "panl", "panl_plus_1", "0"),
-        Expectation("patching", "panl", "confidence_colon", "−"),
-        Expectation("noising", "panl", "panl_plus_1", "0"),
-        Expectation("swap", "low_to_high", "high_to_high", "0"),
-        Expectation("blocking", "CC->PANL", "CC->PANL+1", "0"),
-        Expectation("blocking", "CC->A", "CC->PANL+1", "+"),
-    ],
+    mechanism: [Expectation(stage, a, b, signs[k], condition) for stage, a, b, condition, *signs in TABLE if signs[k] is not None]
+    for k, mechanism in enumerate(("panl", "cc"))
 }
 """mechanism → what the verbal-confidence analyses must show on its organism."""
 
