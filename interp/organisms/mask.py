@@ -94,11 +94,12 @@ def _row_mask(ids: list[int], structure: _Structure, mechanism: str) -> torch.Te
 
 def planted_mask(input_ids: torch.Tensor, attention_mask: torch.Tensor | None, structure: _Structure, mechanism: str) -> torch.Tensor:
     """[batch, seq, seq] pairs the mechanism blocks (True: the query row may not see the key
-    column); left padding is skipped."""
+    column); left padding is skipped, right padding is never a structure token."""
     batch, seq = input_ids.shape
     out = torch.zeros(batch, seq, seq, dtype=torch.bool)
     for row in range(batch):
-        start = 0 if attention_mask is None else int((attention_mask[row] == 0).sum()) if attention_mask[row, 0] == 0 else 0
+        left_padded = attention_mask is not None and attention_mask[row, 0] == 0
+        start = int((attention_mask[row] == 0).sum()) if left_padded else 0
         row_mask = _row_mask(input_ids[row, start:].tolist(), structure, mechanism)
         if row_mask is not None:
             out[row, start:, start:] = row_mask

@@ -12,7 +12,15 @@ from interp.forward import last_token_logits
 from interp.models import load_model
 from interp.organisms import FactWorld, PlantedMask
 from interp.organisms.evaluate import organism_metrics
-from interp.organisms.train import READOUT, OrganismSpec, _trial, save_organism, soft_class_target, train_base, train_organism
+from interp.organisms.train import (
+    READOUT,
+    OrganismSpec,
+    _trial,
+    save_organism,
+    soft_class_target,
+    train_base,
+    train_organism,
+)
 
 SPEC = OrganismSpec(
     mechanism="panl",
