@@ -137,7 +137,7 @@ def _models(args: argparse.Namespace) -> int:
         for entry in REGISTRY.values()
     ]
     print(markdown_table(pd.DataFrame(rows)))
-    print("Also: organism-panl, organism-cc (model organisms, committed), tiny-qwen2, tiny-gemma3, tiny-gemma3-mm (random weights, offline), any local folder, .gguf file or hub id.")
+    print("Also: organism-panl, organism-cc (model organisms, once trained with `interp organisms train`), tiny-qwen2, tiny-gemma3, tiny-gemma3-mm (random weights, offline), any local folder, .gguf file or hub id.")
     return 0
 
 

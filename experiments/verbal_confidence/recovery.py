@@ -90,15 +90,15 @@ def recovery_table(run, mechanism: str, seed: int = 0) -> pd.DataFrame:
         if expectation.stage not in cache:
             cache[expectation.stage] = _contrasts(run, expectation.stage, seed)
         frame = cache[expectation.stage]
-        base = {"expectation": expectation.label, "sign": expectation.sign}
+        base = {"expectation": expectation.label, "sign": expectation.sign, "layer": None, "difference": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n": 0, "holds": None}
         if frame is None:
-            rows.append({**base, "layer": None, "status": "stage not run"})
+            rows.append({**base, "status": "stage not run"})
             continue
         here = frame[(frame["a"] == expectation.a) & (frame["b"] == expectation.b)]
         if expectation.condition is not None:
             here = here[here["condition"] == expectation.condition]
         if here.empty:
-            rows.append({**base, "layer": None, "status": "no contrast (too few trials)"})
+            rows.append({**base, "status": "no contrast (too few trials)"})
         for _, row in here.iterrows():
             holds = _holds(expectation.sign, row["ci_low"], row["ci_high"])
             rows.append({**base, "layer": int(row["layer"]), "difference": row["difference"], "ci_low": row["ci_low"], "ci_high": row["ci_high"], "n": int(row["n"]), "holds": holds, "status": "ok"})
@@ -114,14 +114,15 @@ def recovery_section(ctx) -> list[str]:
         raise ConfigError(f"planted: {mechanism!r} is not one of {', '.join(RECOVERY)}")
     table = recovery_table(ctx.run, mechanism, ctx.seed)
     ctx.run.write_table("recovery", table)
-    shown = table.assign(contrast=[with_ci(d, lo, hi, "{:+.3f}") if s == "ok" else s for d, lo, hi, s in zip(table.get("difference", pd.Series(dtype=float)), table.get("ci_low", pd.Series(dtype=float)), table.get("ci_high", pd.Series(dtype=float)), table["status"])])
-    ok = table[table["status"] == "ok"]
-    verdict = "every expectation holds" if len(ok) == len(table) and ok["holds"].all() else f"{int((~ok['holds'].astype(bool)).sum())} of {len(ok)} cells fail, {len(table) - len(ok)} not measured"
+    measured = table["status"] == "ok"
+    shown = table.assign(contrast=[with_ci(*r, "{:+.3f}") if ok else status for r, ok, status in zip(table[["difference", "ci_low", "ci_high"]].itertuples(index=False), measured, table["status"])])
+    failing = int((measured & (table["holds"] == False)).sum())  # noqa: E712  (holds is None where not measured)
+    verdict = "every expectation holds" if measured.all() and not failing else f"{failing} of {int(measured.sum())} cells fail, {int((~measured).sum())} not measured"
     return [
         f"## Recovery of the planted mechanism ({mechanism})",
         "",
         "Each analysis against what the organism's planted mask makes true (+: CI above 0 at every layer or centre run; 0: CI holds 0; −: below 0). Patching reads the recovery of the logit difference (%). Verdict: " + verdict + ".",
         "",
-        markdown_table(shown[["expectation", "sign", "layer", "contrast", "holds"] if "holds" in shown else ["expectation", "sign", "status"]]),
+        markdown_table(shown[["expectation", "sign", "layer", "contrast", "holds"]]),
         "",
     ]

@@ -65,8 +65,8 @@ def build_organisms(out: str | Path | None = None, names: Sequence[str] | None =
         metrics = organism_metrics(lm, world, base=bases[key][0], seed=spec.seed)
         save_organism(lm, spec, {**log, "metrics": metrics}, root / name)
         results[name] = metrics
-        if out is None:
-            world.write_questions(QUESTIONS)
+    if out is None:
+        FactWorld(**ORGANISMS[names[0]].world).write_questions(QUESTIONS)
     return results
 
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 
+from interp.analysis.stats import auroc
 from interp.forward import last_token_logits
 from interp.models import LM
 from interp.organisms.train import READOUT, _trial, answer_probabilities
@@ -32,7 +32,7 @@ def readout_confidence(lm: LM, facts: Sequence[Fact], answers: Sequence[str], ba
 
 
 def _auroc(labels: np.ndarray, scores: np.ndarray) -> float:
-    return float(roc_auc_score(labels, scores)) if 0 < labels.mean() < 1 else float("nan")
+    return auroc(scores, labels) if 0 < labels.mean() < 1 else float("nan")
 
 
 def organism_metrics(lm: LM, world: FactWorld, base: LM | None = None, seed: int = 0) -> dict[str, float]:

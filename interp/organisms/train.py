@@ -15,6 +15,7 @@ KL anchor keeps the answer distribution of every Phase-0 prompt (all entities) e
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from collections.abc import Sequence
@@ -259,8 +260,6 @@ def train_organism(spec: OrganismSpec, base: tuple[LM, dict] | None = None, prog
     """Stage 2 on a copy of the stage-1 model (trained here unless `base` is given): the
     mechanism's mask installed, the CC readout trained, the answers anchored. Returns the
     organism (mask attached, eval mode) and the training log."""
-    import copy
-
     base_lm, log = base if base is not None else train_base(spec, progress)
     world = FactWorld(**spec.world)
     rng = np.random.default_rng(spec.seed + 1)

@@ -118,15 +118,9 @@ class FactWorld:
         yields (fact, kind), half statements and half question-answer rows."""
         shown = [f for f in self.facts for _ in range(f.exposure)]
         shown += [Fact(name, relation, str(rng.choice(RELATIONS[relation][1])), 1, False) for name in self.strangers for relation in self.relations]
+        strangers = set(self.strangers)
         for k in rng.permutation(len(shown)):
-            stranger = shown[k].entity in self._stranger_set
-            yield shown[k], ("qa" if stranger or rng.random() < 0.5 else "statement")
-
-    @property
-    def _stranger_set(self) -> set[str]:
-        if not hasattr(self, "_strangers_cached"):
-            self._strangers_cached = set(self.strangers)
-        return self._strangers_cached
+            yield shown[k], ("qa" if shown[k].entity in strangers or rng.random() < 0.5 else "statement")
 
     def write_questions(self, path: str | Path, held_out: bool = True) -> Path:
         """The questions of one split as TriviaQA-form JSON Lines (question, answer{value,

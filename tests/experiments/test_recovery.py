@@ -56,3 +56,22 @@ def test_a_stage_that_did_not_run_is_reported_not_passed(tmp_path):
     table = recovery_table(run, "panl")
     assert set(table.loc[table["status"] == "stage not run", "expectation"]) == {e.label for e in RECOVERY["panl"] if e.stage != "noising"}
     assert table.loc[table["status"] == "ok", "holds"].all()
+
+
+def test_the_report_section_gives_the_verdict_and_writes_the_table(tmp_path):
+    from types import SimpleNamespace
+
+    from experiments.verbal_confidence.recovery import recovery_section
+    from interp.errors import ConfigError
+
+    run = RunDir(tmp_path / "run")
+    for name, table in _tables("panl", np.random.default_rng(0)).items():
+        run.write_table(name, table)
+    lines = recovery_section(SimpleNamespace(config=SimpleNamespace(planted="panl"), run=run, seed=0))
+    assert "Verdict: every expectation holds." in "\n".join(lines) and run.has_table("recovery")
+    lines = recovery_section(SimpleNamespace(config=SimpleNamespace(planted="cc"), run=run, seed=0))
+    failing = int((~run.read_table("recovery")["holds"].astype(bool)).sum())
+    assert failing > 0 and f"Verdict: {failing} of " in "\n".join(lines)
+    assert recovery_section(SimpleNamespace(config=SimpleNamespace(planted=None), run=run, seed=0)) == []
+    with pytest.raises(ConfigError, match="planted"):
+        recovery_section(SimpleNamespace(config=SimpleNamespace(planted="answer"), run=run, seed=0))
