@@ -63,10 +63,14 @@ def _per_row(values: torch.Tensor, lm: LM, batch: Batch, what: str, seq: bool = 
     return values
 
 
-def _residual_hook(lm: LM, batch: Batch, layer: int, rows: torch.Tensor, index: torch.Tensor, new_rows):
-    """Forward hook on decoder layer `layer` setting hidden[rows, index] = new_rows(old) [n, d]."""
-    expected = tuple(batch.input_ids.shape)
-    placed: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+def _residual_hook(lm: LM, batch: Batch, layer: int, rows: torch.Tensor, index: torch.Tensor, values: torch.Tensor, add: bool, offset: int):
+    """Forward hook on decoder layer `layer` setting hidden[rows, index] to `values` [n, d] (or
+    adding them in fp32 when `add`). The layer computes positions ≥ `offset` only; pairs before it
+    are left to the cached base run of an incremental forward."""
+    expected = (len(batch), batch.input_ids.shape[1] - offset)
+    keep = index >= offset
+    rows, index, values = rows[keep], index[keep] - offset, values[keep].float()
+    placed: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
     def hook(_module, _args, output):
         hidden = hidden_of(output)
@@ -75,60 +79,56 @@ def _residual_hook(lm: LM, batch: Batch, layer: int, rows: torch.Tensor, index: 
                 f"intervention at layer {layer} was built for a batch of shape {list(expected)} but the layer saw "
                 f"{list(hidden.shape[:2])}: interventions apply to the prefill of their batch (use_cache=False)"
             )
-        if hidden.device not in placed:
-            placed[hidden.device] = (rows.to(hidden.device), index.to(hidden.device))
-        r, i = placed[hidden.device]
-        return replace_hidden(output, hidden.index_put((r, i), new_rows(hidden[r, i], hidden).to(hidden.dtype)))
+        key = (hidden.device, hidden.dtype)
+        if key not in placed:
+            placed[key] = (rows.to(hidden.device), index.to(hidden.device), values.to(hidden.device))
+        r, i, v = placed[key]
+        new = hidden[r, i].float() + v if add else v
+        return replace_hidden(output, hidden.index_put((r, i), new.to(hidden.dtype)))
 
     return lm.layers[layer].register_forward_hook(hook)
 
 
-def _install_residual_edit(lm: LM, batch: Batch, spec, notes: list[list[str]]):
+def _edit_rows(lm: LM, batch: Batch, spec) -> tuple[torch.Tensor, torch.Tensor, list[str | None]]:
+    """(token index [batch], values [batch, d_model], per-row reason it does not apply or None)
+    of a single-token residual edit."""
     what = type(spec).__name__
-    _check_layer(lm, spec.layer, what)
-    if isinstance(spec, Patch) and spec.role == EVERY_POSITION:
-        values = _per_row(spec.values, lm, batch, what, seq=True)
-        usable = values.flatten(1).isfinite().all(-1)
-        rows = usable.nonzero().flatten()
-        seq = batch.input_ids.shape[1]
-        index = torch.arange(seq).repeat(len(rows))
-        flat_rows = rows.repeat_interleave(seq)
-        chosen = values[rows].reshape(-1, lm.d_model)
-        for row in (~usable).nonzero().flatten().tolist():
-            notes[row].append(f"{what}@{spec.layer}: values are not finite")
-        return _residual_hook(lm, batch, spec.layer, flat_rows, index, _constant(chosen))
     index = batch.role_index(spec.role, what)
     source = spec.vector if isinstance(spec, Steer) else spec.values if isinstance(spec, Patch) else spec.mean
     values = _per_row(source, lm, batch, what)
-    usable = (index >= 0) & values.isfinite().all(-1)
-    for row in (~usable).nonzero().flatten().tolist():
-        reason = batch.reasons[spec.role][row] if index[row] < 0 else "values are not finite"
-        notes[row].append(f"{what}@{spec.layer}/{spec.role}: {reason}")
-    rows = usable.nonzero().flatten()
+    finite = values.isfinite().all(-1)
+    reasons = [
+        batch.reasons[spec.role][row] if index[row] < 0 else None if finite[row] else "values are not finite" for row in range(len(batch))
+    ]
+    return index, values, reasons
+
+
+def _every_position_rows(lm: LM, batch: Batch, spec: Patch) -> tuple[torch.Tensor, torch.Tensor]:
+    """(values [batch, seq, d_model], usable [batch]) of a `Patch` at every position."""
+    values = _per_row(spec.values, lm, batch, type(spec).__name__, seq=True)
+    return values, values.flatten(1).isfinite().all(-1)
+
+
+def _install_residual_edit(lm: LM, batch: Batch, spec, notes: list[list[str]], offset: int):
+    what = type(spec).__name__
+    _check_layer(lm, spec.layer, what)
+    if isinstance(spec, Patch) and spec.role == EVERY_POSITION:
+        values, usable = _every_position_rows(lm, batch, spec)
+        rows = usable.nonzero().flatten()
+        seq = batch.input_ids.shape[1]
+        index = torch.arange(seq).repeat(len(rows))
+        for row in (~usable).nonzero().flatten().tolist():
+            notes[row].append(f"{what}@{spec.layer}: values are not finite")
+        return _residual_hook(lm, batch, spec.layer, rows.repeat_interleave(seq), index, values[rows].reshape(-1, lm.d_model), False, offset)
+    index, values, reasons = _edit_rows(lm, batch, spec)
+    for row, reason in enumerate(reasons):
+        if reason is not None:
+            notes[row].append(f"{what}@{spec.layer}/{spec.role}: {reason}")
+    rows = torch.tensor([row for row, reason in enumerate(reasons) if reason is None], dtype=torch.long)
     chosen = values[rows].float()
     if isinstance(spec, Steer):
-        delta = spec.alpha * chosen
-        cache: dict[torch.device, torch.Tensor] = {}
-
-        def add(old: torch.Tensor, _hidden: torch.Tensor) -> torch.Tensor:
-            if old.device not in cache:
-                cache[old.device] = delta.to(old.device)
-            return old.float() + cache[old.device]
-
-        return _residual_hook(lm, batch, spec.layer, rows, index[rows], add)
-    return _residual_hook(lm, batch, spec.layer, rows, index[rows], _constant(chosen))
-
-
-def _constant(values: torch.Tensor):
-    cache: dict[tuple, torch.Tensor] = {}
-
-    def replace(_old: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
-        key = (hidden.device, hidden.dtype)
-        if key not in cache:
-            cache[key] = values.to(device=hidden.device, dtype=hidden.dtype)
-        return cache[key]
-
-    return replace
+        return _residual_hook(lm, batch, spec.layer, rows, index[rows], spec.alpha * chosen, True, offset)
+    return _residual_hook(lm, batch, spec.layer, rows, index[rows], chosen, False, offset)
 
 
 def _span_bounds(batch: Batch, span: str, what: str) -> torch.Tensor:
@@ -142,22 +142,27 @@ def _span_bounds(batch: Batch, span: str, what: str) -> torch.Tensor:
     raise RoleError(f"{what}: {span!r} is not a role or span of this batch (spans: {sorted(batch.spans)})")
 
 
-def _install_corruption(lm: LM, batch: Batch, spec: CorruptEmbeddings, notes: list[list[str]]):
-    bounds = _span_bounds(batch, spec.span, "CorruptEmbeddings")
+def _corruption_inside(batch: Batch, spec: CorruptEmbeddings) -> tuple[torch.Tensor, torch.Tensor]:
+    """([batch, seq] bool tokens the corruption replaces, [batch] span start (-1 unresolved))."""
+    start, end = _span_bounds(batch, spec.span, "CorruptEmbeddings").unbind(-1)
+    seq = torch.arange(batch.input_ids.shape[1])
+    return (seq[None, :] >= start[:, None]) & (seq[None, :] < end[:, None]) & (start >= 0)[:, None], start
+
+
+def _install_corruption(lm: LM, batch: Batch, spec: CorruptEmbeddings, notes: list[list[str]], offset: int):
     means = spec.means
     if means.per_position.shape[-1] != lm.d_model:
         raise ValueError(f"CorruptEmbeddings: means have d_model {means.per_position.shape[-1]}, model has {lm.d_model}")
-    start, end = bounds.unbind(-1)
+    inside, start = _corruption_inside(batch, spec)
     for row in (start < 0).nonzero().flatten().tolist():
         notes[row].append(f"CorruptEmbeddings/{spec.span}: {batch.reasons[spec.span][row]}")
     seq = torch.arange(batch.input_ids.shape[1])
-    offset = seq[None, :] - start[:, None]
-    inside = (offset >= 0) & (seq[None, :] < end[:, None]) & (start >= 0)[:, None]
+    span_position = seq[None, :] - start[:, None]
     n_positions = means.per_position.shape[0]
     table = torch.cat([means.per_position, means.overall[None]]).float()
-    slot = torch.where(offset < n_positions, offset, torch.full_like(offset, n_positions)).clamp(min=0)
-    replacement = table[slot]
-    expected = tuple(batch.input_ids.shape)
+    slot = torch.where(span_position < n_positions, span_position, torch.full_like(span_position, n_positions)).clamp(min=0)
+    inside, replacement = inside[:, offset:], table[slot][:, offset:]
+    expected = (len(batch), batch.input_ids.shape[1] - offset)
     placed: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def hook(_module, _args, output):
@@ -200,7 +205,7 @@ def _blocking_masks(lm: LM, batch: Batch, specs: Sequence[BlockAttention], notes
 
 
 @contextmanager
-def interventions(lm: LM, batch: Batch, specs: Sequence[Intervention]) -> Iterator[InterventionRun]:
+def interventions(lm: LM, batch: Batch, specs: Sequence[Intervention], offset: int = 0) -> Iterator[InterventionRun]:
     """Apply `specs` to forward passes of `batch` inside the block; remove every hook on exit.
 
     Args:
@@ -208,6 +213,9 @@ def interventions(lm: LM, batch: Batch, specs: Sequence[Intervention]) -> Iterat
         batch: the tokenised batch the next forward will run (roles index its rows).
         specs: any mix of Steer, Patch, MeanAblate, CorruptEmbeddings, BlockAttention; residual
             edits at the same layer apply in list order.
+        offset: the first position the forward computes: 0 for a whole prefill; an incremental
+            forward (`interp.interventions.incremental`) computes positions ≥ offset only and
+            leaves every edit before it to its cached base run.
 
     Yields:
         An `InterventionRun` whose `status` says, per row, which specs could not apply.
@@ -217,13 +225,13 @@ def interventions(lm: LM, batch: Batch, specs: Sequence[Intervention]) -> Iterat
     with removing([]) as handles:
         for spec in specs:
             if isinstance(spec, RESIDUAL_EDITS):
-                handles.append(_install_residual_edit(lm, batch, spec, run.notes))
+                handles.append(_install_residual_edit(lm, batch, spec, run.notes, offset))
             elif isinstance(spec, CorruptEmbeddings):
-                handles.append(_install_corruption(lm, batch, spec, run.notes))
+                handles.append(_install_corruption(lm, batch, spec, run.notes, offset))
             elif not isinstance(spec, BlockAttention):
                 raise TypeError(f"{spec!r} is not an intervention spec")
         if blocks:
-            handles.append(install_blocking(lm, _blocking_masks(lm, batch, blocks, run.notes)))
+            handles.append(install_blocking(lm, {layer: mask[..., offset:, :] for layer, mask in _blocking_masks(lm, batch, blocks, run.notes).items()}))
         yield run
 
 

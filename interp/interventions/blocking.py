@@ -154,8 +154,9 @@ def _base_function(module: torch.nn.Module, base: str) -> Callable:
 
 
 def _allowed_without_mask(query: torch.Tensor, key: torch.Tensor, sliding_window: int | None) -> torch.Tensor:
-    """[1, 1, q, kv] causal (and windowed) mask for a prefill that SDPA ran with is_causal."""
-    q_pos = torch.arange(query.shape[2], device=query.device)[:, None]
+    """[1, 1, q, kv] causal (and windowed) mask that SDPA ran as is_causal; the queries are the
+    last q of the kv positions (a prefill, or an incremental forward after cached positions)."""
+    q_pos = torch.arange(key.shape[2] - query.shape[2], key.shape[2], device=query.device)[:, None]
     kv_pos = torch.arange(key.shape[2], device=query.device)[None, :]
     allowed = kv_pos <= q_pos
     if sliding_window is not None:

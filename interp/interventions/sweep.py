@@ -4,14 +4,17 @@ one tidy DataFrame."""
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 from tqdm.auto import tqdm
 
 from interp.forward.logits import last_token_logits
 from interp.interventions.apply import intervened_logits
+from interp.interventions.incremental import base_run, can_rerun, incremental_logits
 from interp.interventions.specs import Intervention
 from interp.models import LM
 from interp.prompting import Batch
@@ -33,6 +36,7 @@ def sweep(
     readout: Readout,
     progress: bool = True,
     desc: str = "sweep",
+    incremental: bool = True,
 ) -> pd.DataFrame:
     """Run every (layer, role, condition) cell on every batch and read the last prompt token
     with `readout`, against a clean run of the same batch.
@@ -45,6 +49,10 @@ def sweep(
         layers, roles, conditions: the grid axes.
         readout: what to read (e.g. `template.readout(lm.tokenizer)`).
         progress: show a tqdm bar over batches × cells.
+        incremental: rerun only what each cell changes (`interp.interventions.incremental`): the
+            clean forward keeps every layer's output and keys/values, and specs that every cell
+            of a batch shares (the same objects, e.g. a corruption that patching restores into)
+            run once as the base the cells start from. False runs a full forward per cell.
 
     Returns:
         One row per (trial, layer, role, condition): trial_id, layer, role, condition, status
@@ -52,28 +60,72 @@ def sweep(
         `clean_<name>`, its columns (NaN where status is not "ok") and its list columns (None
         there). For `ClassReadout`: clean_argmax / clean_confidence / clean_logit_diff, then
         argmax, confidence, expected, logit_diff (target = the clean argmax), changed,
-        delta_confidence, delta_logit_diff and probs.
+        delta_confidence, delta_logit_diff and probs. `attrs["oom_halvings"]` lists the batches
+        that ran out of CUDA memory and were split in half.
     """
     batch_list = [batches] if isinstance(batches, Batch) else list(batches)
     cells = list(itertools.product(layers, roles, conditions))
-    frames = []
+    frames: list[pd.DataFrame] = []
+    halvings: list[dict] = []
     bar = tqdm(total=len(batch_list) * len(cells), desc=desc, disable=not progress)
     try:
         for batch in batch_list:
-            clean = readout.read(last_token_logits(lm, batch))
-            base = {"trial_id": batch.trial_ids, **{f"clean_{name}": clean[name] for name in readout.clean_columns}}
-            for layer, role, condition in cells:
-                logits, run = intervened_logits(lm, batch, make_specs(batch, layer, role, condition))
-                read = readout.read(logits, clean=clean)
-                ok = run.ok().numpy()
-                frame = pd.DataFrame({**base, "layer": layer, "role": role, "condition": condition, "status": run.status})
-                for name in readout.columns:
-                    frame[name] = np.where(ok, read[name].astype(float), np.nan)
-                for name in readout.list_columns:
-                    frame[name] = [value.tolist() if good else None for value, good in zip(read[name], ok)]
-                frames.append(frame)
-                bar.update()
+            frames.extend(_fitting_batch(lm, batch, make_specs, cells, readout, incremental, bar, halvings))
     finally:
         bar.close()
     order = ["trial_id", "layer", "role", "condition", "status", *(f"clean_{c}" for c in readout.clean_columns), *readout.columns, *readout.list_columns]
-    return pd.concat(frames, ignore_index=True)[order] if frames else pd.DataFrame(columns=order)
+    table = pd.concat(frames, ignore_index=True)[order] if frames else pd.DataFrame(columns=order)
+    table.attrs["oom_halvings"] = halvings
+    return table
+
+
+def _fitting_batch(lm: LM, batch: Batch, make_specs: SpecFactory, cells: list, readout: Readout, incremental: bool, bar, halvings: list) -> list[pd.DataFrame]:
+    """`_sweep_batch`, halving the batch (recursively) when CUDA runs out of memory."""
+    try:
+        return _sweep_batch(lm, batch, make_specs, cells, readout, incremental, bar)
+    except torch.OutOfMemoryError:
+        if len(batch) == 1:
+            raise
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        half = len(batch) // 2
+        halvings.append({"trial_ids": list(batch.trial_ids), "rows": len(batch), "into": [half, len(batch) - half]})
+        warnings.warn(f"sweep: CUDA out of memory on a batch of {len(batch)} rows ({batch.trial_ids[0]}, …); continuing in halves of {half} and {len(batch) - half}", stacklevel=3)
+        bar.total += len(cells)
+        return [
+            *_fitting_batch(lm, batch.rows(slice(0, half)), make_specs, cells, readout, incremental, bar, halvings),
+            *_fitting_batch(lm, batch.rows(slice(half, None)), make_specs, cells, readout, incremental, bar, halvings),
+        ]
+
+
+def _shared_specs(cell_specs: list[list[Intervention]]) -> tuple[Intervention, ...]:
+    """The specs (the same objects) that every cell has, in the first cell's order."""
+    first, *rest = cell_specs
+    return tuple(spec for spec in first if all(any(spec is other for other in specs) for specs in rest))
+
+
+def _sweep_batch(lm: LM, batch: Batch, make_specs: SpecFactory, cells: list, readout: Readout, incremental: bool, bar) -> list[pd.DataFrame]:
+    cell_specs = [list(make_specs(batch, layer, role, condition)) for layer, role, condition in cells]
+    incremental = incremental and can_rerun(lm)
+    if incremental:
+        clean_run = base_run(lm, batch)
+        shared = _shared_specs(cell_specs) if cell_specs else ()
+        base = base_run(lm, batch, shared) if shared else clean_run
+        clean = readout.read(clean_run.logits)
+        del clean_run
+    else:
+        clean = readout.read(last_token_logits(lm, batch))
+    base_columns = {"trial_id": batch.trial_ids, **{f"clean_{name}": clean[name] for name in readout.clean_columns}}
+    frames = []
+    for (layer, role, condition), specs in zip(cells, cell_specs):
+        logits, run = incremental_logits(lm, base, specs) if incremental else intervened_logits(lm, batch, specs)
+        read = readout.read(logits, clean=clean)
+        ok = run.ok().numpy()
+        frame = pd.DataFrame({**base_columns, "layer": layer, "role": role, "condition": condition, "status": run.status})
+        for name in readout.columns:
+            frame[name] = np.where(ok, read[name].astype(float), np.nan)
+        for name in readout.list_columns:
+            frame[name] = [value.tolist() if good else None for value, good in zip(read[name], ok)]
+        frames.append(frame)
+        bar.update()
+    return frames

@@ -80,6 +80,24 @@ class Batch:
         inputs = {"input_ids": self.input_ids, "attention_mask": self.attention_mask, "position_ids": self.position_ids}
         return {k: v.to(device) for k, v in inputs.items()} if device is not None else inputs
 
+    def rows(self, which: slice | Sequence[int]) -> Batch:
+        """The batch of the chosen rows, padded as before (same width, same token indices)."""
+        index = list(range(len(self)))[which] if isinstance(which, slice) else list(which)
+        pick = torch.tensor(index, dtype=torch.long)
+        return Batch(
+            input_ids=self.input_ids[pick],
+            attention_mask=self.attention_mask[pick],
+            position_ids=self.position_ids[pick],
+            roles={name: value[pick] for name, value in self.roles.items()},
+            spans={name: value[pick] for name, value in self.spans.items()},
+            reasons={name: [value[i] for i in index] for name, value in self.reasons.items()},
+            content_start=self.content_start[pick],
+            trial_ids=[self.trial_ids[i] for i in index],
+            texts=[self.texts[i] for i in index],
+            padding_side=self.padding_side,
+            metadata=[self.metadata[i] for i in index] if self.metadata else [],
+        )
+
     def role_index(self, role: str, user: str) -> torch.Tensor:
         """[batch] token index of a single-token role; a clear KeyError (naming `user`, the
         caller) for a span role or an unknown name."""

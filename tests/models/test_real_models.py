@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from interp.forward import capture, generate, last_token_logits
-from interp.interventions import LATER, BlockAttention, edge_mask, intervened_logits, layer_window
+from interp.interventions import LATER, BlockAttention, CorruptEmbeddings, MeanAblate, Patch, Steer, base_run, edge_mask, embedding_means, incremental_logits, intervened_logits, layer_window
 from interp.models import load_model
 from interp.models.registry import REGISTRY, cached_folder, is_installed
 from interp.tasks import CategoricalConfidenceTemplate, MinimalConfidenceTemplate
@@ -107,3 +107,35 @@ def test_the_readout_equals_generates_first_step(real, template_class, triviaqa_
     readout = template.readout(lm.tokenizer)
     ids = torch.as_tensor(readout.token_ids)
     assert readout.read(logits)["argmax"].tolist() == first[:, ids].argmax(-1).tolist()
+
+
+def test_incremental_forwards_equal_full_forwards(real):
+    """Every intervention kind on the real weights, with the values the pipelines use (another
+    row's residual, the batch mean): rerunning only the changed layers and positions gives the
+    full forward's logits (fp32, atol 1e-4)."""
+    _, lm, _, batch = real
+    d = lm.d_model
+    generator = torch.Generator().manual_seed(0)
+    corruption = CorruptEmbeddings(embedding_means(lm, batch))
+    layers, roles = (0, lm.n_layers // 2, lm.n_layers - 2), ("answer_colon", "panl", "confidence_colon")
+    own = capture(lm, batch, list(layers), list(roles))
+    cases = [
+        [spec]
+        for layer in layers
+        for role in roles
+        for spec in (Patch(layer, role, own[(layer, role)].roll(1, 0)), MeanAblate(layer, role, own[(layer, role)].mean(0)))
+    ]
+    cases += [[Steer(layer, "panl", torch.randn(d, generator=generator), alpha=20.0)] for layer in (1, lm.n_layers // 2)]
+    cases += [
+        [corruption],
+        [BlockAttention(LATER, "answer", layers=layer_window(lm.n_layers // 2, lm.n_layers, 4))],
+        [BlockAttention("confidence_colon", "panl", layers=[2, 3], heads=(0,))],
+    ]
+    base = base_run(lm, batch)
+    corrupted = base_run(lm, batch, [corruption])
+    for specs in cases:
+        reference = intervened_logits(lm, batch, specs)[0]
+        assert torch.allclose(incremental_logits(lm, base, specs)[0], reference, atol=1e-4, rtol=0), specs
+    for layer in (0, lm.n_layers // 2):
+        specs = [corruption, Patch(layer, "panl", own[(layer, "panl")])]
+        assert torch.allclose(incremental_logits(lm, corrupted, specs)[0], intervened_logits(lm, batch, specs)[0], atol=1e-4, rtol=0)

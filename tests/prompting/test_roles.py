@@ -12,6 +12,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+import torch
 
 from interp.errors import RoleError
 from interp.prompting import After, Exact, Nth, PromptLast, Trial, Whole, first_token_ids, resolve_row, tokenize
@@ -260,3 +261,19 @@ def test_resolve_unknown_span_is_a_programming_error():
 def test_resolve_span_no_token_covers():
     found, why = _resolve([(0, 2), (19, 23)], {"answer": Whole("answer")})
     assert found == {"answer": None} and why["answer"] == "no token covers span 'answer'"
+
+
+def test_rows_of_a_batch_equal_tokenising_those_rows_alone(qwen_tokenizer, triviaqa_trials):
+    template = CategoricalConfidenceTemplate()
+    batch = template.batch(triviaqa_trials[:5], qwen_tokenizer, chat=True, padding_side="left")
+    picked = batch.rows([3, 1])
+    assert picked.trial_ids == [batch.trial_ids[3], batch.trial_ids[1]]
+    alone = template.batch([triviaqa_trials[3], triviaqa_trials[1]], qwen_tokenizer, chat=True, padding_side="left")
+    trim = picked.input_ids.shape[1] - alone.input_ids.shape[1]
+    assert torch.equal(picked.input_ids[:, trim:], alone.input_ids) and not picked.attention_mask[:, :trim].any()
+    assert torch.equal(picked.position_ids[:, trim:], alone.position_ids)
+    for role in alone.roles:
+        shifted = torch.where(picked.roles[role] >= 0, picked.roles[role] - trim, picked.roles[role])
+        assert torch.equal(shifted, alone.roles[role]), role
+    assert picked.reasons == alone.reasons and picked.texts == alone.texts
+    assert batch.rows(slice(2, None)).trial_ids == batch.trial_ids[2:]
