@@ -88,12 +88,12 @@ def resolve_device(device: str | None, dtype: str | None) -> tuple[str, torch.dt
     return device, {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype or ("bf16" if device.startswith("cuda") else "fp32")]
 
 
-def confidence_batch(lm, batch_size: int, roles: tuple[str, ...]):
+def confidence_batch(lm, batch_size: int, roles: tuple[str, ...], chat: bool = True):
     """A left-padded batch of Phase-1 prompts over the built-in trials, all `roles` resolved."""
     from interp.tasks import CategoricalConfidenceTemplate, demo_trials
 
     trials = (demo_trials() * ((batch_size + 11) // 12))[:batch_size]
-    batch = CategoricalConfidenceTemplate(strip_answer_punctuation=True).batch(trials, lm.tokenizer, chat=True, padding_side="left")
+    batch = CategoricalConfidenceTemplate(strip_answer_punctuation=True).batch(trials, lm.tokenizer, chat=chat, padding_side="left")
     if not bool(batch.ok(roles).all()):
         raise SystemExit(f"roles did not resolve: {batch.status(roles)}")
     return batch

@@ -30,6 +30,8 @@ def _overrides(args: argparse.Namespace) -> dict:
         out["chat"] = False
     if args.batch_size is not None:
         out["batch_size"] = args.batch_size
+    if args.full_forwards:
+        out["incremental"] = False
     return out
 
 
@@ -173,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", default=None, help="override model.name: local folder, hub id, or tiny-qwen2 / tiny-gemma3 / tiny-gemma3-mm")
     run.add_argument("--raw", action="store_true", help="override chat: render prompts without the chat template")
     run.add_argument("--batch-size", type=int, default=None, help="override batch_size")
+    run.add_argument("--full-forwards", action="store_true", help="override incremental: run a full forward per sweep cell instead of rerunning only what it changes")
     run.add_argument("--dtype", default=None, help="override model.dtype: bf16 / fp32 (default: bf16 on CUDA, fp32 on CPU)")
     run.add_argument("--device-map", default=None, help='override model.device_map, e.g. "auto" to spread a large model over GPUs')
     run.set_defaults(handler=_run)

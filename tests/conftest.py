@@ -99,3 +99,29 @@ def tiny_run(tmp_path_factory) -> Path:
 
     need(TRIVIAQA)
     return Path(run(TINY_VERBAL_CONFIDENCE, out=tmp_path_factory.mktemp("vc") / "tiny-qwen2"))
+
+
+SWEEP_STAGES = ("steering", "patching", "noising", "swap", "ood", "blocking")
+"""The verbal-confidence stages that run intervention sweeps."""
+
+
+def assert_sweeps_match_full_forwards(folder: Path, config, out: Path) -> None:
+    """Rerun the sweep stages of a finished verbal-confidence run (whose sweeps ran
+    incrementally) with `incremental: false` over a copy, and check every table agrees within 1e-4."""
+    import dataclasses
+    import shutil
+
+    import pandas as pd
+
+    from experiments.verbal_confidence import run
+
+    shutil.copytree(folder, out)
+    for stage in SWEEP_STAGES:
+        (out / "stages" / f"{stage}.json").unlink()
+        shutil.rmtree(out / "parts" / stage, ignore_errors=True)
+        (out / f"{stage}.parquet").unlink()
+    run(dataclasses.replace(config, incremental=False), stages=",".join(SWEEP_STAGES), out=out)
+    for stage in SWEEP_STAGES:
+        assert (out / "stages" / f"{stage}.json").exists(), stage
+        ours, full = pd.read_parquet(folder / f"{stage}.parquet"), pd.read_parquet(out / f"{stage}.parquet")
+        pd.testing.assert_frame_equal(ours, full, check_exact=False, atol=1e-4, rtol=0, obj=stage)

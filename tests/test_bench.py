@@ -45,3 +45,17 @@ def test_blocking_bench_tiny():
     assert float(report["notes"]["effect"].rsplit(" ", 1)[-1]) > 1e-3  # the block changes the logits
     assert report["layers"] == [1, 2] and report["blocked_pairs_per_row"] > 0
     assert "| interp_sdpa |" in bench.to_markdown(report)
+
+
+def test_sweep_bench_tiny():
+    bench = _load("sweep_bench")
+    args = _args(model=None, layer_step=1)
+    args.batch_size, args.warmup = 2, 0
+    report = bench.run(args)
+    by_method = {r["method"]: r for r in report["results"]}
+    assert set(by_method) == {"naive", "incremental", "tl_bridge"}, report["notes"]
+    assert by_method["incremental"]["max_abs_diff_vs_naive"] < 1e-5
+    assert by_method["tl_bridge"]["max_abs_diff_vs_naive"] < 1e-4
+    assert report["cells"] == 4 * len(bench.ROLES) * 4 and 0 < report["changed_flops_share"] < 1
+    assert float(report["notes"]["effect"].rsplit(" ", 1)[-1]) > 1e-3  # the steering changes the readout
+    assert "| incremental |" in bench.to_markdown(report)

@@ -36,7 +36,7 @@ from interp.interventions.specs import EVERY_POSITION, RESIDUAL_EDITS, BlockAtte
 from interp.models import LM
 from interp.prompting import Batch
 
-__all__ = ["BaseRun", "Reach", "base_run", "can_rerun", "full_forward_reason", "incremental_logits", "reach"]
+__all__ = ["BaseRun", "Reach", "base_run", "can_rerun", "full_forward_reason", "incremental_hidden", "incremental_logits", "reach", "unembed"]
 
 
 @dataclass(frozen=True)
@@ -185,8 +185,9 @@ def _through_forward_hooks(module: torch.nn.Module, output: torch.Tensor) -> tor
 
 
 def _rerun(lm: LM, base: BaseRun, start: Reach) -> torch.Tensor:
-    """Logits [batch, vocab] at the last position from rerunning layers ≥ start.layer on
-    positions ≥ start.position (hooks installed by the caller apply as in a full forward)."""
+    """The last layer's output at the last position [batch, d_model] from rerunning layers ≥
+    start.layer on positions ≥ start.position (hooks installed by the caller apply as in a full
+    forward)."""
     p = start.position
     if start.layer == 0:
         hidden = lm.embed_tokens(base.batch.input_ids[:, p:].to(lm.device))
@@ -194,7 +195,15 @@ def _rerun(lm: LM, base: BaseRun, start: Reach) -> torch.Tensor:
         hidden = _through_forward_hooks(lm.layers[start.layer - 1], base.outputs[start.layer - 1][:, p:])
     if start.layer < lm.n_layers:
         hidden = _run_layers(lm, _decoder(lm), base, hidden, start)
-    logits = lm.lm_head(lm.final_norm(hidden[:, -1:]))
+    return hidden[:, -1]
+
+
+@torch.inference_mode()
+def unembed(lm: LM, hidden: torch.Tensor) -> torch.Tensor:
+    """Logits [n, vocab] (fp32, CPU) of last-layer outputs [n, d_model]: the final norm, the
+    unembedding and Gemma's final soft-cap, as the model's own head applies them. Cells' outputs
+    stacked into one call read the unembedding weights once."""
+    logits = lm.lm_head(lm.final_norm(hidden[:, None]))
     softcap = getattr(lm.text_config, "final_logit_softcapping", None)
     if softcap is not None:
         logits = torch.tanh(logits / softcap) * softcap
@@ -237,6 +246,22 @@ def can_rerun(lm: LM) -> bool:
 
 
 @torch.inference_mode()
+def incremental_hidden(lm: LM, base: BaseRun, specs: Sequence[Intervention]) -> tuple[torch.Tensor, InterventionRun]:
+    """The last layer's output at each row's last prompt token [batch, d_model] under `specs`
+    (see `incremental_logits`; `unembed` turns it into logits). Only for a model that
+    `can_rerun`."""
+    specs = list(specs)
+    missing = [s for s in base.specs if not any(s is t for t in specs)]
+    if missing:
+        raise ValueError(f"incremental_logits: the cell's specs must include the base run's; missing {[type(s).__name__ for s in missing]}")
+    extra = [s for s in specs if not any(s is t for t in base.specs)]
+    start = reach(lm, base.batch, extra) or Reach(lm.n_layers, base.batch.input_ids.shape[1] - 1)
+    with interventions(lm, base.batch, specs, offset=start.position) as run:
+        hidden = _rerun(lm, base, start)
+    return hidden, run
+
+
+@torch.inference_mode()
 def incremental_logits(lm: LM, base: BaseRun, specs: Sequence[Intervention]) -> tuple[torch.Tensor, InterventionRun]:
     """Logits at each row's last prompt token [batch, vocab] under `specs`, equal to
     `intervened_logits(lm, base.batch, specs)`, from rerunning only what the specs beyond the
@@ -247,14 +272,7 @@ def incremental_logits(lm: LM, base: BaseRun, specs: Sequence[Intervention]) -> 
         base: a `base_run` of the batch; its specs must all be in `specs` (the same objects).
         specs: every intervention of the cell, in the order they apply.
     """
-    specs = list(specs)
-    missing = [s for s in base.specs if not any(s is t for t in specs)]
-    if missing:
-        raise ValueError(f"incremental_logits: the cell's specs must include the base run's; missing {[type(s).__name__ for s in missing]}")
     if not can_rerun(lm):
         return intervened_logits(lm, base.batch, specs)
-    extra = [s for s in specs if not any(s is t for t in base.specs)]
-    start = reach(lm, base.batch, extra) or Reach(lm.n_layers, base.batch.input_ids.shape[1] - 1)
-    with interventions(lm, base.batch, specs, offset=start.position) as run:
-        logits = _rerun(lm, base, start)
-    return logits, run
+    hidden, run = incremental_hidden(lm, base, specs)
+    return unembed(lm, hidden), run

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -13,8 +13,8 @@ import torch
 from tqdm.auto import tqdm
 
 from interp.forward.logits import last_token_logits
-from interp.interventions.apply import intervened_logits
-from interp.interventions.incremental import base_run, can_rerun, incremental_logits
+from interp.interventions.apply import InterventionRun, intervened_logits
+from interp.interventions.incremental import BaseRun, base_run, can_rerun, incremental_hidden, unembed
 from interp.interventions.specs import Intervention
 from interp.models import LM
 from interp.prompting import Batch
@@ -104,21 +104,42 @@ def _shared_specs(cell_specs: list[list[Intervention]]) -> tuple[Intervention, .
     return tuple(spec for spec in first if all(any(spec is other for other in specs) for specs in rest))
 
 
+UNEMBED_ROWS = 128
+"""Cells' last-layer outputs are unembedded together, up to this many rows per call (the
+unembedding weights are then read once per group instead of once per cell)."""
+
+
+def _cell_logits(lm: LM, batch: Batch, cell_specs: list[list[Intervention]], base: BaseRun | None, bar) -> Iterator[tuple[torch.Tensor, InterventionRun]]:
+    """(logits [batch, vocab], InterventionRun) per cell, in order: full forwards without a base
+    run, else incremental ones unembedded in groups."""
+    if base is None:
+        for specs in cell_specs:
+            yield intervened_logits(lm, batch, specs)
+            bar.update()
+        return
+    group = max(1, UNEMBED_ROWS // len(batch))
+    for start in range(0, len(cell_specs), group):
+        outputs = [incremental_hidden(lm, base, specs) for specs in cell_specs[start : start + group]]
+        logits = unembed(lm, torch.cat([hidden for hidden, _ in outputs])).split(len(batch))
+        for cell_logits, (_, run) in zip(logits, outputs):
+            yield cell_logits, run
+            bar.update()
+
+
 def _sweep_batch(lm: LM, batch: Batch, make_specs: SpecFactory, cells: list, readout: Readout, incremental: bool, bar) -> list[pd.DataFrame]:
     cell_specs = [list(make_specs(batch, layer, role, condition)) for layer, role, condition in cells]
-    incremental = incremental and can_rerun(lm)
-    if incremental:
-        clean_run = base_run(lm, batch)
+    base = None
+    if incremental and can_rerun(lm):
+        base = base_run(lm, batch)
+        clean = readout.read(base.logits)
         shared = _shared_specs(cell_specs) if cell_specs else ()
-        base = base_run(lm, batch, shared) if shared else clean_run
-        clean = readout.read(clean_run.logits)
-        del clean_run
+        if shared:
+            base = base_run(lm, batch, shared)
     else:
         clean = readout.read(last_token_logits(lm, batch))
     base_columns = {"trial_id": batch.trial_ids, **{f"clean_{name}": clean[name] for name in readout.clean_columns}}
     frames = []
-    for (layer, role, condition), specs in zip(cells, cell_specs):
-        logits, run = incremental_logits(lm, base, specs) if incremental else intervened_logits(lm, batch, specs)
+    for (layer, role, condition), (logits, run) in zip(cells, _cell_logits(lm, batch, cell_specs, base, bar)):
         read = readout.read(logits, clean=clean)
         ok = run.ok().numpy()
         frame = pd.DataFrame({**base_columns, "layer": layer, "role": role, "condition": condition, "status": run.status})
@@ -127,5 +148,4 @@ def _sweep_batch(lm: LM, batch: Batch, make_specs: SpecFactory, cells: list, rea
         for name in readout.list_columns:
             frame[name] = [value.tolist() if good else None for value, good in zip(read[name], ok)]
         frames.append(frame)
-        bar.update()
     return frames

@@ -5,7 +5,7 @@ model, report helpers, and discovery of pipelines for `interp run --list`."""
 
 from interp.pipeline.config import DataSection, Layers, ModelSection, PipelineConfig, config_dict, load_config, parse_layers, resolve_path
 from interp.pipeline.context import Context
-from interp.pipeline.plan import Shape, Work, describe, model_shape, plan
+from interp.pipeline.plan import Shape, Work, describe, model_shape, plan, rerun_share
 from interp.pipeline.registry import find_pipeline, pipelines
 from interp.pipeline.runner import run_pipeline
 from interp.pipeline.stage import Pipeline, Stage
@@ -28,6 +28,7 @@ __all__ = [
     "parse_layers",
     "pipelines",
     "plan",
+    "rerun_share",
     "resolve_path",
     "run_pipeline",
 ]

@@ -76,8 +76,10 @@ class DataSection:
 @dataclass
 class PipelineConfig:
     """What every pipeline config holds. `stages` are the stages a run takes when none are given
-    on the command line (None: all); `config_file` records where it was read from. Neither is
-    part of the run's identity."""
+    on the command line (None: all); `config_file` records where it was read from; `incremental`
+    switches intervention sweeps between incremental forwards (rerun only what a cell changes)
+    and a full forward per cell — the tables agree within 1e-4. None of the three is part of the
+    run's identity."""
 
     name: str = "unnamed"
     description: str = ""
@@ -85,6 +87,7 @@ class PipelineConfig:
     model: ModelSection = field(default_factory=ModelSection)
     chat: bool = True
     batch_size: int = 8
+    incremental: bool = True
     stages: list[str] | None = None
     config_file: str | None = None
 

@@ -129,7 +129,9 @@ class Context:
             self.run.part(
                 stage,
                 f"{tag}-{k:05d}",
-                lambda batch=batch, k=k: sweep(self.lm, batch, make_specs, layers, roles, conditions, readout, desc=f"{stage} {tag} batch {k + 1}/{len(batches)}"),
+                lambda batch=batch, k=k: sweep(
+                    self.lm, batch, make_specs, layers, roles, conditions, readout, desc=f"{stage} {tag} batch {k + 1}/{len(batches)}", incremental=bool(self.config.incremental)
+                ),
             )
             for k, batch in enumerate(batches)
         ]

@@ -21,7 +21,7 @@ from interp.pipeline.plan import describe
 
 __all__ = ["run_pipeline"]
 
-_IGNORED_IN_COMPARISON = ("started", "config_file", "stages")
+_IGNORED_IN_COMPARISON = ("started", "config_file", "stages", "incremental")
 
 
 def _check_same_config(run: RunDir, config: Mapping[str, Any]) -> None:

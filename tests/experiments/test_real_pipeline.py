@@ -8,19 +8,31 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import REPO, TRIVIAQA, need
+from conftest import REPO, TRIVIAQA, assert_sweeps_match_full_forwards, need
 
-from experiments.verbal_confidence import run
+from experiments.verbal_confidence import load_config, run
 from interp.models.registry import REGISTRY, is_installed
 
 pytestmark = pytest.mark.slow
 
 
-def test_the_main_job_reports_real_numbers_with_cis(tmp_path):
+MAIN_JOB = REPO / "experiments" / "verbal_confidence" / "gemma-3-270m.yaml"
+
+
+@pytest.fixture(scope="module")
+def main_job(tmp_path_factory) -> Path:
     need(TRIVIAQA)
     if not is_installed(REGISTRY["gemma-3-270m"]):
         pytest.fail(f"gemma-3-270m is not installed: {REGISTRY['gemma-3-270m'].pip}")
-    folder = Path(run(REPO / "experiments" / "verbal_confidence" / "gemma-3-270m.yaml", out=tmp_path / "gemma"))
+    return Path(run(MAIN_JOB, out=tmp_path_factory.mktemp("main-job") / "gemma"))
+
+
+def test_incremental_and_full_forward_sweeps_give_the_same_tables(main_job, tmp_path):
+    assert_sweeps_match_full_forwards(main_job, load_config(MAIN_JOB), tmp_path / "full-forwards")
+
+
+def test_the_main_job_reports_real_numbers_with_cis(main_job):
+    folder = main_job
     behaviour = pd.read_parquet(folder / "behaviour.parquet")
     scored = behaviour[(behaviour["set"] == "behaviour") & (behaviour["status"] == "ok")]
     assert 0 < scored["correct"].astype(float).mean() < 1  # a real model: some answers right, some wrong

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO, TRIVIAQA, need
+from conftest import REPO, TRIVIAQA, assert_sweeps_match_full_forwards, need
 from conftest import TINY_VERBAL_CONFIDENCE as TINY
 from safetensors.torch import load_file
 
@@ -183,6 +183,40 @@ def test_dry_run_plans_both_real_models_offline(capsys):
     assert "| steering | 200 | 22 | 7 | 4 |" in gemma
     assert "| swap | 1600 | 62 | 3 | 1 | 37400 | 299200 |" in gemma
     assert "| blocking (categorical) | 500 | 28 | 10 | 1 |" in gemma
+
+
+def _gpu_hours(plan_text: str) -> float:
+    line = next(line for line in plan_text.splitlines() if line.startswith("total:"))
+    return float(line.split("~")[1].split(" GPU hours")[0])
+
+
+def test_the_incremental_plan_of_the_paper_models_fits_the_budget(capsys):
+    """Qwen 2.5 7B ≤ 1 GPU-hour and Gemma 3 27B ≤ 4 with incremental sweeps; full forwards cost more."""
+    hours = {}
+    for name in ("qwen2.5-7b-instruct", "gemma-3-27b-it"):
+        for flags in ([], ["--full-forwards"]):
+            assert main(["run", "verbal-confidence", "--config", str(CONFIGS / f"{name}.yaml"), "--dry-run", *flags]) == 0
+            text = capsys.readouterr().out
+            hours[name, bool(flags)] = _gpu_hours(text)
+            assert ("every sweep cell is a full forward" in text) == bool(flags)
+    assert hours["qwen2.5-7b-instruct", False] <= 1.0 and hours["gemma-3-27b-it", False] <= 4.0, hours
+    assert hours["qwen2.5-7b-instruct", True] > 1.4 and hours["gemma-3-27b-it", True] > 2 * hours["gemma-3-27b-it", False], hours
+
+
+def test_the_role_tails_of_the_plan_are_what_the_templates_give(qwen_tokenizer, triviaqa_trials):
+    from experiments.verbal_confidence.plan import ROLE_TAILS, role_tails
+
+    measured = role_tails(qwen_tokenizer, triviaqa_trials[:256], batch_size=16, chat=True)
+    for kind, tails in ROLE_TAILS.items():
+        assert set(measured[kind]) == set(tails), kind
+        for role, share in tails.items():
+            assert measured[kind][role] == pytest.approx(share, abs=0.002), (kind, role)
+
+
+def test_incremental_and_full_forward_sweeps_give_the_same_tables(tmp_path, tiny_run):
+    """The sweep stages rerun with `incremental: false` over a copy of the session's run (whose
+    sweeps ran incrementally) give the same tables within 1e-4."""
+    assert_sweeps_match_full_forwards(tiny_run, load_config(TINY), tmp_path / "full-forwards")
 
 
 def test_config_errors_name_the_key(tmp_path, tiny_run):

@@ -80,3 +80,12 @@ def test_resolve_path(monkeypatch, tmp_path):
     assert resolve_path("${INTERP_SHARED}/data/x.jsonl") == tmp_path / "data" / "x.jsonl"
     assert resolve_path("data/x.jsonl") == REPO / "data" / "x.jsonl"
     assert resolve_path(None) is None
+
+
+def test_rerun_share_by_hand():
+    from interp.pipeline import rerun_share
+
+    # first layers 1 and 3 of 4: (3 + 1) / (2 · 4) of the layers; tails 0.5 and 0.1 average 0.3
+    assert rerun_share([1, 3], 4, [0.5, 0.1]) == pytest.approx((0.5, 0.3))
+    assert rerun_share([0, 9], 4, [1.0]) == pytest.approx((0.5, 1.0))  # a first layer past the end reruns nothing
+    assert rerun_share([], 4, [0.5]) == (1.0, 1.0)
