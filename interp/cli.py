@@ -35,8 +35,46 @@ def _overrides(args: argparse.Namespace) -> dict:
     return out
 
 
+def _without_processes(argv: Sequence[str]) -> list[str]:
+    """The command line minus `--processes N` / `--processes=N`."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--processes":
+            skip = True
+        elif not arg.startswith("--processes="):
+            out.append(arg)
+    return out
+
+
+def _launch(processes: int, argv: Sequence[str]) -> int:
+    """Rerun this command as `processes` data-parallel ranks through `accelerate launch` (its
+    multi-process launcher, torchrun underneath; gloo on CPUs, NCCL on GPUs)."""
+    import socket
+    import subprocess
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port), "-m", "interp.cli", *_without_processes(argv),
+    ]  # fmt: skip
+    print(f"launching {processes} processes: accelerate launch {' '.join(command[3:])}", file=sys.stderr)
+    return subprocess.call(command)
+
+
 def _run(args: argparse.Namespace) -> int:
+    import os
+
     from interp.pipeline import find_pipeline, pipelines
+
+    if args.processes is not None:
+        if args.processes < 1:
+            raise InterpError(f"--processes must be ≥ 1, got {args.processes}")
+        if args.processes > 1 and not args.dry_run and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+            return _launch(args.processes, args.argv)
 
     if args.list or args.pipeline is None:
         found = pipelines()
@@ -53,6 +91,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def _capture(args: argparse.Namespace) -> int:
     from interp.forward import capture_dataset
+    import torch
+
+    from interp.io.ranks import current_ranks
     from interp.models import load_model, resolve_dtype
     from interp.pipeline import parse_layers
     from interp.tasks import CategoricalConfidenceTemplate, load_trials
@@ -60,7 +101,11 @@ def _capture(args: argparse.Namespace) -> int:
     trials = load_trials(args.data, args.dataset)
     if args.limit is not None:
         trials = trials[: args.limit]
-    lm = load_model(args.model, dtype=args.model_dtype, device_map=args.device_map)
+    ranks = current_ranks()
+    device_map = args.device_map
+    if device_map is None and ranks.world > 1 and torch.cuda.is_available():
+        device_map = f"cuda:{torch.cuda.current_device()}"
+    lm = load_model(args.model, dtype=args.model_dtype, device_map=device_map)
     store = capture_dataset(
         lm,
         trials,
@@ -73,6 +118,7 @@ def _capture(args: argparse.Namespace) -> int:
         chat=not args.raw,
         dtype=resolve_dtype(args.dtype),
         extra_meta={"data": str(args.data), "dataset": args.dataset},
+        ranks=ranks,
     )
     counts = store.index()["status"].map(lambda s: s.split(":")[0]).value_counts()
     print(f"{store}\nstatuses: {counts.to_dict()}")
@@ -178,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--full-forwards", action="store_true", help="override incremental: run a full forward per sweep cell instead of rerunning only what it changes")
     run.add_argument("--dtype", default=None, help="override model.dtype: bf16 / fp32 (default: bf16 on CUDA, fp32 on CPU)")
     run.add_argument("--device-map", default=None, help='override model.device_map, e.g. "auto" to spread a large model over GPUs')
+    run.add_argument("--processes", type=int, default=None, help="run on N data-parallel processes (launches `accelerate launch -m interp.cli run ...`)")
     run.set_defaults(handler=_run)
 
     cap = sub.add_parser("capture", help="capture activations at (layer, role) for a dataset into a store")
@@ -237,7 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.handler(args)
     except InterpError as error:

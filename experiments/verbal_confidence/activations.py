@@ -32,6 +32,7 @@ def run(ctx: VerbalConfidenceContext) -> pd.DataFrame:
             seed=ctx.seed,
             extra_meta={"pipeline": "verbal_confidence", "config": ctx.config.name, "prompt": "numeric"},
             progress=False,
+            ranks=ctx.run.ranks,
         )
     store = capture_dataset(
         ctx.lm,
@@ -45,6 +46,7 @@ def run(ctx: VerbalConfidenceContext) -> pd.DataFrame:
         dtype=resolve_dtype(spec.dtype),
         seed=ctx.seed,
         extra_meta={"pipeline": "verbal_confidence", "config": ctx.config.name},
+        ranks=ctx.run.ranks,
     )
     index = store.index()
     ctx.run.write_table("capture", index)

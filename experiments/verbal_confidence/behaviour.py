@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import asdict
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from experiments.verbal_confidence.config import TRIAL_SETS
 from experiments.verbal_confidence.context import LABELS, VerbalConfidenceContext
@@ -79,21 +78,18 @@ def run(ctx: VerbalConfidenceContext) -> pd.DataFrame:
     ctx.run.write_table("few_shot", few_shot_examples(ctx, rows))
     used = rows[rows["set"].isin(TRIAL_SETS)]
     trials = [
-        Trial(id=r.id, question=r.question, gold=r.gold, aliases=tuple(r.aliases or ()), metadata={"set": r.set, "dataset": r.dataset, "correct_option": r.correct_option})
+        Trial(id=r.id, question=r.question, gold=r.gold, aliases=tuple(str(a) for a in (r.aliases if r.aliases is not None else ())), metadata={"set": r.set, "dataset": r.dataset, "correct_option": r.correct_option})
         for r in used.itertuples(index=False)
     ]
     size = max(1, int(ctx.config.batch_size)) * 8
     chunks = [trials[k : k + size] for k in range(0, len(trials), size)]
     answers = pd.concat(
-        [ctx.run.part("behaviour", f"phase0-{k:05d}", lambda chunk=chunk: _phase0(ctx, chunk)) for k, chunk in enumerate(tqdm(chunks, desc="phase 0", unit="chunk"))],
+        ctx.run.parts("behaviour", [(f"phase0-{k:05d}", lambda chunk=chunk: _phase0(ctx, chunk)) for k, chunk in enumerate(chunks)], desc="phase 0"),
         ignore_index=True,
     )
     pilot(ctx, answers)
     by_id = answers.set_index("trial_id")
-    parts = [
-        ctx.run.part("behaviour", f"readouts-{k:05d}", lambda chunk=chunk: _readouts(ctx, chunk, by_id))
-        for k, chunk in enumerate(tqdm(chunks, desc="readouts", unit="chunk"))
-    ]
+    parts = ctx.run.parts("behaviour", [(f"readouts-{k:05d}", lambda chunk=chunk: _readouts(ctx, chunk, by_id)) for k, chunk in enumerate(chunks)], desc="readouts")
     table = pd.concat(parts, ignore_index=True)
     ctx.run.write_table("behaviour", table)
     return table

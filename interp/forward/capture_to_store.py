@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from interp.errors import ConfigError
 from interp.forward.capture import capture
 from interp.io import ActivationStore, chunk_ids, tensor_name, versions
+from interp.io.ranks import SINGLE, Ranks
 from interp.models import LM
 from interp.prompting import Template, Trial, as_trial, tokenize
 
@@ -42,8 +43,12 @@ def capture_dataset(
     seed: int = 0,
     extra_meta: Mapping[str, Any] | None = None,
     progress: bool = True,
+    ranks: Ranks = SINGLE,
 ) -> ActivationStore:
     """Capture `roles` at `layers` for every trial into the store at `out`.
+
+    With several `ranks` (a data-parallel run) each captures the uncommitted chunks at its own
+    positions into its own shards of the one store, and every rank returns after all are done.
 
     Every trial ends in the store's index with a status: "ok"; "render: ..." when the template
     cannot render it; "role: reason" when a requested role does not resolve (not captured); or
@@ -77,11 +82,13 @@ def capture_dataset(
         "versions": versions(),
         **dict(extra_meta or {}),
     }
-    store = ActivationStore.open_or_create(out, meta)
+    store = ActivationStore.open_or_create(out, meta) if ranks.main else None
+    ranks.barrier()
+    store = store or ActivationStore.open_or_create(out, meta)
     by_id = {t.id: t for t in trials}
     chunks = chunk_ids([t.id for t in trials], batch_size)
     done = store.committed_shards()
-    todo = [k for k in range(len(chunks)) if k not in done]
+    todo = [k for k in range(len(chunks)) if k not in done and ranks.owns(k)]
     torch.manual_seed(seed)
     bar = tqdm(total=len(trials), initial=len(trials) - sum(len(chunks[k]) for k in todo), desc="capture", unit="trial", disable=not progress)
     for k in todo:
@@ -89,6 +96,7 @@ def capture_dataset(
         store.write_shard(k, records, tensors)
         bar.update(len(chunks[k]))
     bar.close()
+    ranks.barrier()
     return store
 
 

@@ -171,6 +171,8 @@ def _blocked_mask(module: torch.nn.Module, query: torch.Tensor, key: torch.Tenso
     combined = attention_mask
     for plan in plans:
         blocked = plan.blocked[id(module)]
+        if blocked.device != query.device:  # a layer offloaded by a device map computes elsewhere
+            blocked = plan.blocked[id(module)] = blocked.to(query.device)
         if blocked.shape[0] != query.shape[0] or blocked.shape[-2] != query.shape[2] or blocked.shape[-1] != key.shape[2]:
             raise RuntimeError(
                 f"attention blocking was built for batch {blocked.shape[0]} × {blocked.shape[-2]} tokens but layer "
@@ -277,7 +279,8 @@ def install_blocking(lm: LM, layer_masks: Mapping[int, torch.Tensor]) -> BlockHa
             continue
         module = lm.layers[layer].self_attn
         device = next(module.parameters()).device
-        blocked[id(module)] = (mask[:, None] if mask.ndim == 3 else mask).to(device)
+        mask = mask[:, None] if mask.ndim == 3 else mask
+        blocked[id(module)] = mask if device.type == "meta" else mask.to(device)
     configs = _arm(lm) if blocked else []
     plan = _Plan(blocked)
     _PLANS.append(plan)

@@ -54,6 +54,7 @@ def load_model(
     revision: str | None = None,
     trust_remote_code: bool = False,
     tokenizer: object | None = None,
+    offload_folder: str | os.PathLike | None = None,
 ) -> LM:
     """Load a model and tokenizer from a local folder or a Hugging Face hub id.
 
@@ -71,6 +72,7 @@ def load_model(
         revision: hub revision (branch, tag or commit).
         trust_remote_code: off unless you ask for it.
         tokenizer: an already-loaded tokenizer to use instead of loading the folder's.
+        offload_folder: where accelerate keeps the weights of modules a device_map puts on "disk".
 
     Returns:
         An `LM` in eval mode.
@@ -115,6 +117,7 @@ def load_model(
         attn_implementation=attn_implementation,
         revision=revision,
         trust_remote_code=trust_remote_code,
+        **({"offload_folder": str(offload_folder)} if offload_folder is not None else {}),
     )
     model.eval()
     if tokenizer is None:

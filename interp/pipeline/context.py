@@ -13,7 +13,7 @@ import torch
 
 from interp.errors import ConfigError
 from interp.interventions import sweep
-from interp.io import ActivationStore, RunDir
+from interp.io import ActivationStore, RunDir, write_json
 from interp.models import LM, load_model
 from interp.pipeline.config import parse_layers
 from interp.prompting import Batch, Template, Trial
@@ -43,12 +43,13 @@ class Context:
         """The model of `config.model`, loaded on first use; its shape goes to model.json."""
         if self._lm is None:
             spec = self.config.model
-            self._lm = load_model(
-                spec.name, dtype=spec.dtype, device_map=spec.device_map, attn_implementation=spec.attn_implementation, revision=spec.revision
-            )
-        if not (self.run.path / "model.json").exists():
+            device_map = spec.device_map
+            if device_map is None and self.run.ranks.world > 1 and torch.cuda.is_available():
+                device_map = f"cuda:{torch.cuda.current_device()}"
+            self._lm = load_model(spec.name, dtype=spec.dtype, device_map=device_map, attn_implementation=spec.attn_implementation, revision=spec.revision)
+        if self.run.ranks.main and not (self.run.path / "model.json").exists():
             lm = self._lm
-            self.run.write_json("model.json", {"name": lm.name_or_path, "architecture": lm.architecture, "n_layers": lm.n_layers, "d_model": lm.d_model, "dtype": str(lm.dtype)})
+            write_json(self.run.path / "model.json", {"name": lm.name_or_path, "architecture": lm.architecture, "n_layers": lm.n_layers, "d_model": lm.d_model, "dtype": str(lm.dtype)})
         return self._lm
 
     @property
@@ -125,9 +126,8 @@ class Context:
         a row with their status."""
         batches, failed = self.batches(trials, kind)
         readout = self.readout(kind)
-        parts = [
-            self.run.part(
-                stage,
+        pieces = [
+            (
                 f"{tag}-{k:05d}",
                 lambda batch=batch, k=k: sweep(
                     self.lm, batch, make_specs, layers, roles, conditions, readout, desc=f"{stage} {tag} batch {k + 1}/{len(batches)}", incremental=bool(self.config.incremental)
@@ -135,6 +135,7 @@ class Context:
             )
             for k, batch in enumerate(batches)
         ]
+        parts = self.run.parts(stage, pieces)
         if failed:
             parts.append(pd.DataFrame({"trial_id": list(failed), "status": list(failed.values())}))
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

@@ -94,6 +94,11 @@ def model_shape(model: Any) -> Shape:
             from interp.models import tiny
 
             name = str(tiny(name.removeprefix("tiny-")))
+        else:
+            from interp.models.registry import REGISTRY, cached_folder
+
+            if name in REGISTRY and (cached_folder(REGISTRY[name]) / "config.json").exists():
+                name = str(cached_folder(REGISTRY[name]))
         hf = AutoConfig.from_pretrained(name, revision=model.revision, local_files_only=True)
         text = getattr(hf, "text_config", hf)
         return Shape(int(text.num_hidden_layers), int(text.hidden_size), _parameter_count(hf), f"config.json of {name}")

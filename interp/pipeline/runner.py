@@ -15,6 +15,7 @@ import torch
 
 from interp.errors import ConfigError
 from interp.io import RunDir
+from interp.io.ranks import Ranks, current_ranks
 from interp.models import LM
 from interp.pipeline.config import PipelineConfig, config_dict
 from interp.pipeline.plan import describe
@@ -44,6 +45,11 @@ def _check_graph(pipeline, selected: Sequence, run: RunDir) -> None:
                 f"stage {stage.name!r} needs {', '.join(missing)}, which {'has' if len(missing) == 1 else 'have'} not run in "
                 f"{run.path}; add {'it' if len(missing) == 1 else 'them'} to --stages"
             )
+
+
+def _say(ranks: Ranks, message: str) -> None:
+    if ranks.main:
+        print(message)
 
 
 def run_pipeline(
@@ -79,21 +85,24 @@ def run_pipeline(
     selected = pipeline.select(stages if stages is not None else config.stages)
     if dry_run:
         return describe(pipeline, config, selected, pipeline.plan_notes)
-    run_dir = RunDir(out or Path("data/runs") / pipeline.results / config.name)
+    ranks = current_ranks()
+    run_dir = RunDir(out or Path("data/runs") / pipeline.results / config.name, ranks=ranks)
     payload = config_dict(config)
     _check_same_config(run_dir, payload)
     run_dir.check_code(allow_mixed=allow_mixed_code)
     _check_graph(pipeline, selected, run_dir)
-    if not (run_dir.path / "config.json").exists():
+    ranks.barrier()
+    if ranks.main and not (run_dir.path / "config.json").exists():
         run_dir.write_config(payload)
+    ranks.barrier()
     torch.manual_seed(int(config.seed))
     ctx = pipeline.context(config, run_dir, lm)
     for stage in selected:
         if run_dir.is_done(stage.name):
-            print(f"[{stage.name}] done earlier, skipped")
+            _say(ranks, f"[{stage.name}] done earlier, skipped")
             continue
         start = time.perf_counter()
-        print(f"[{stage.name}] running")
+        _say(ranks, f"[{stage.name}] running" + (f" on {ranks.world} processes" if ranks.world > 1 else ""))
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
         table = stage.run(ctx)
@@ -104,7 +113,9 @@ def run_pipeline(
         summary = {"seconds": round(seconds, 2), "rows": int(len(table))}
         if torch.cuda.is_available():
             summary["peak_gpu_gib"] = round(torch.cuda.max_memory_allocated() / 1024**3, 2)
+        if ranks.world > 1:
+            summary["processes"] = ranks.world
         run_dir.mark_done(stage.name, summary)
-        print(f"[{stage.name}] finished in {seconds:.1f} s ({len(table)} rows)")
+        _say(ranks, f"[{stage.name}] finished in {seconds:.1f} s ({len(table)} rows)")
     pipeline.report(ctx)
     return run_dir.path
