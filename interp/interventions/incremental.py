@@ -95,8 +95,8 @@ def full_forward_reason(lm: LM) -> str | None:
 
 @torch.inference_mode()
 def base_run(lm: LM, batch: Batch, specs: Sequence[Intervention] = ()) -> BaseRun:
-    """One forward of `batch` under `specs` (none: the clean run) that keeps every layer's input
-    residual and keys/values for `incremental_logits`. Needs a left-padded batch."""
+    """One forward of `batch` under `specs` (none: the clean run) that keeps every layer's output
+    (before its forward hooks) and keys/values for `incremental_logits`. Needs a left-padded batch."""
     if batch.padding_side != "left":
         raise ValueError("base_run needs a left-padded batch (tokenize(..., padding_side='left'))")
     outputs: list[torch.Tensor | None] = [None] * lm.n_layers
