@@ -130,11 +130,10 @@ def _sweep_batch(lm: LM, batch: Batch, make_specs: SpecFactory, cells: list, rea
     cell_specs = [list(make_specs(batch, layer, role, condition)) for layer, role, condition in cells]
     base = None
     if incremental and can_rerun(lm):
-        base = base_run(lm, batch)
-        clean = readout.read(base.logits)
         shared = _shared_specs(cell_specs) if cell_specs else ()
-        if shared:
-            base = base_run(lm, batch, shared)
+        clean_logits = last_token_logits(lm, batch) if shared else None
+        base = base_run(lm, batch, shared)
+        clean = readout.read(base.logits if clean_logits is None else clean_logits)
     else:
         clean = readout.read(last_token_logits(lm, batch))
     base_columns = {"trial_id": batch.trial_ids, **{f"clean_{name}": clean[name] for name in readout.clean_columns}}
