@@ -4,6 +4,7 @@ minimal 0–9 variants on the behaviour set. Writes trials.parquet and behaviour
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 
 import pandas as pd
@@ -11,26 +12,33 @@ import pandas as pd
 from experiments.verbal_confidence.config import TRIAL_SETS
 from experiments.verbal_confidence.context import LABELS, VerbalConfidenceContext
 from interp.errors import ConfigError, DatasetError
-from interp.forward import FEATURES, generate, last_token_logits, pilot_readout
+from interp.forward import FEATURES, generate, last_token_logits
 from interp.pipeline import resolve_path
 from interp.prompting import Batch, Trial
-from interp.tasks import OPEN_ENDED, assign_sets, dedupe, grade_answer, hedges, load_gsm8k, load_mmlu, load_triviaqa, parse_confidence_class, parse_percent, restates_question, with_options
+from interp.tasks import OPEN_ENDED, assign_sets, dedupe, grade_answer, hedges, load_gsm8k, load_mmlu, load_mnli, load_triviaqa, parse_confidence_class, parse_percent, restates_question, with_options
 
 
 LOADERS = {
     "triviaqa": lambda path, spec: load_triviaqa(path, on_error="status"),
     "mmlu": lambda path, spec: load_mmlu(path, split=spec.split, on_error="status"),
     "gsm8k": lambda path, spec: load_gsm8k(path, on_error="status"),
+    "mnli": lambda path, spec: load_mnli(path, on_error="status"),
 }
-"""The datasets of §6.10 the pipeline reads; MMLU items become one question with numbered options."""
+"""The datasets the pipelines read (§6.10 of verbal_confidence.md; MNLI for error_detection.md
+§6.9); MMLU items become one question with numbered options, MNLI items one question with the
+three labels."""
+
+MNLI_INSTRUCTION = "\nAnswer with one label: entailment, neutral or contradiction."
+"""Appended to an MNLI item's premise and hypothesis, so the Phase-0 prompt names the labels."""
 
 
-def load_rows(ctx: VerbalConfidenceContext) -> pd.DataFrame:
+def load_rows(ctx: VerbalConfidenceContext, keep: Callable[[pd.DataFrame], pd.Series] | None = None, why_not: str = "excluded") -> pd.DataFrame:
     """The dataset rows (local file, else the hub when `data.hub`), deduplicated, with a `set`
-    column from disjoint seeded sets over the rows whose status is ok."""
+    column from disjoint seeded sets over the rows whose status is ok. `keep` (rows → bool mask)
+    narrows the rows sets are drawn from; the others stay in the table with status `why_not`."""
     spec = ctx.config.data
     if spec.dataset not in LOADERS:
-        raise ConfigError(f"data.dataset: the verbal-confidence pipeline reads {', '.join(LOADERS)}, not {spec.dataset!r}")
+        raise ConfigError(f"data.dataset: this pipeline reads {', '.join(LOADERS)}, not {spec.dataset!r}")
     path = resolve_path(spec.path)
     if path is not None and path.exists():
         rows = LOADERS[spec.dataset](path, spec)
@@ -40,9 +48,13 @@ def load_rows(ctx: VerbalConfidenceContext) -> pd.DataFrame:
         raise DatasetError(f"data.path {path} does not exist and data.hub is off")
     if spec.dataset == "mmlu":
         rows["question"] = [q if q is None else with_options(q, o) for q, o in zip(rows["question"], rows["options"])]
+    if spec.dataset == "mnli":
+        rows["question"] = [q if q is None else q + MNLI_INSTRUCTION for q in rows["question"]]
     if spec.limit is not None:
         rows = rows.head(int(spec.limit))
     rows = dedupe(rows).reset_index(drop=True)
+    if keep is not None:
+        rows.loc[(rows["status"] == "ok") & ~keep(rows).astype(bool), "status"] = why_not
     ok = rows["status"] == "ok"
     sets = assign_sets(rows.loc[ok, "id"].tolist(), asdict(ctx.config.sets), seed=ctx.seed)
     rows["set"] = [sets.get(i, "excluded") for i in rows["id"]]
@@ -73,10 +85,25 @@ def few_shot_examples(ctx: VerbalConfidenceContext, rows: pd.DataFrame) -> pd.Da
 
 
 def run(ctx: VerbalConfidenceContext) -> pd.DataFrame:
-    rows = ctx.run.part("behaviour", "trials", lambda: load_rows(ctx))
+    return answer_and_rate(ctx, "behaviour", TRIAL_SETS)
+
+
+def answer_and_rate(
+    ctx: VerbalConfidenceContext,
+    stage: str,
+    trial_sets: Sequence[str],
+    rows: Callable[[], pd.DataFrame] | None = None,
+    revise: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+) -> pd.DataFrame:
+    """Phase 0 and the Phase-1 readout (with the variants the config turns on) of every trial in
+    `trial_sets`, as parts of `stage`: the shared Stage 0 of the pipelines that rate the model's
+    own answers. `rows` loads the dataset (default `load_rows`); `revise` (Phase-0 table → table,
+    deterministic) may change answers before they are rated. Writes trials, few_shot and
+    behaviour; returns behaviour (one row per trial of the sets, with a status)."""
+    rows = ctx.run.part(stage, "trials", rows or (lambda: load_rows(ctx)))
     ctx.run.write_table("trials", rows)
     ctx.run.write_table("few_shot", few_shot_examples(ctx, rows))
-    used = rows[rows["set"].isin(TRIAL_SETS)]
+    used = rows[rows["set"].isin(trial_sets)]
     trials = [
         Trial(id=r.id, question=r.question, gold=r.gold, aliases=tuple(str(a) for a in (r.aliases if r.aliases is not None else ())), metadata={"set": r.set, "dataset": r.dataset, "correct_option": r.correct_option})
         for r in used.itertuples(index=False)
@@ -84,42 +111,27 @@ def run(ctx: VerbalConfidenceContext) -> pd.DataFrame:
     size = max(1, int(ctx.config.batch_size)) * 8
     chunks = [trials[k : k + size] for k in range(0, len(trials), size)]
     answers = pd.concat(
-        ctx.run.parts("behaviour", [(f"phase0-{k:05d}", lambda chunk=chunk: _phase0(ctx, chunk)) for k, chunk in enumerate(chunks)], desc="phase 0"),
+        ctx.run.parts(stage, [(f"phase0-{k:05d}", lambda chunk=chunk: _phase0(ctx, chunk)) for k, chunk in enumerate(chunks)], desc="phase 0"),
         ignore_index=True,
     )
-    pilot(ctx, answers)
+    if revise is not None:
+        answers = revise(answers)
+    pilot(ctx, answers, trial_sets[0])
     by_id = answers.set_index("trial_id")
-    parts = ctx.run.parts("behaviour", [(f"readouts-{k:05d}", lambda chunk=chunk: _readouts(ctx, chunk, by_id)) for k, chunk in enumerate(chunks)], desc="readouts")
+    parts = ctx.run.parts(stage, [(f"readouts-{k:05d}", lambda chunk=chunk: _readouts(ctx, chunk, by_id)) for k, chunk in enumerate(chunks)], desc="readouts")
     table = pd.concat(parts, ignore_index=True)
     ctx.run.write_table("behaviour", table)
     return table
 
 
-def pilot(ctx: VerbalConfidenceContext, answers: pd.DataFrame) -> None:
-    """The pilot check of every one-pass readout the stage uses (verbal_confidence.md §8): on the
-    first `pilot.n` answered behaviour trials, the readout's argmax must be greedy generation's
-    first token, in the spacing variant the model emits. Writes pilot.parquet and pilot.json (the
-    chosen variant and agreement per readout); refuses below `pilot.min_agreement`."""
+def pilot(ctx: VerbalConfidenceContext, answers: pd.DataFrame, pilot_set: str = "behaviour") -> None:
+    """The pilot check of every one-pass readout the stage uses (verbal_confidence.md §8) on the
+    first `pilot.n` answered trials of `pilot_set` (see `Context.pilot_readouts`)."""
     spec = ctx.config.pilot
-    ok = answers[(answers["set"] == "behaviour") & (answers["status"] == "ok")].head(int(spec.n))
+    ok = answers[(answers["set"] == pilot_set) & (answers["status"] == "ok")].head(int(spec.n))
     trials = [Trial(id=r.trial_id, question=r.question, answer=r.answer) for r in ok.itertuples(index=False)]
     kinds = ["categorical", *(["minimal"] if ctx.config.behaviour.minimal else [])]
-    record, frames = {}, []
-    for kind in kinds:
-        if not trials:
-            raise ConfigError("pilot: no behaviour trial has a Phase-0 answer to pilot the readouts on")
-        choice, table = pilot_readout(ctx.lm, trials, ctx.template(kind), int(ctx.config.batch_size), bool(ctx.config.chat))
-        record[kind] = choice
-        frames.append(table.assign(readout=kind))
-    ctx.run.write_table("pilot", pd.concat(frames, ignore_index=True))
-    ctx.run.write_json("pilot.json", record)
-    low = {kind: r for kind, r in record.items() if r["agreement"] < float(spec.min_agreement)}
-    if low:
-        said = "; ".join(f"{kind}: {r['agreement']:.0%} of {r['n']} (best variant: {r['variant']})" for kind, r in low.items())
-        raise ConfigError(
-            f"pilot: the readout's argmax agrees with greedy generation's first token on {said}, below pilot.min_agreement = "
-            f"{spec.min_agreement}; see pilot.parquet. Lower pilot.min_agreement to accept (the report states the rate)."
-        )
+    ctx.pilot_readouts(kinds, trials, float(spec.min_agreement))
 
 
 def _phase0(ctx: VerbalConfidenceContext, trials: list[Trial]) -> pd.DataFrame:

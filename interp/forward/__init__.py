@@ -4,8 +4,8 @@ with per-token log-probs. Keeps nothing it was not asked for."""
 
 from interp.forward.capture import SITES, capture, site_module
 from interp.forward.capture_to_store import capture_dataset
-from interp.forward.generation import FEATURES, Generation, generate, logprob_features, trial_seed
+from interp.forward.generation import FEATURES, Generation, continuation_logprobs, generate, logprob_features, trial_seed
 from interp.forward.logits import last_token_logits
 from interp.forward.pilot import VARIANTS, pilot_readout
 
-__all__ = ["FEATURES", "SITES", "VARIANTS", "Generation", "capture", "capture_dataset", "generate", "last_token_logits", "logprob_features", "pilot_readout", "site_module", "trial_seed"]
+__all__ = ["FEATURES", "SITES", "VARIANTS", "Generation", "capture", "capture_dataset", "continuation_logprobs", "generate", "last_token_logits", "logprob_features", "pilot_readout", "site_module", "trial_seed"]

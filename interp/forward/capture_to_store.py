@@ -23,6 +23,7 @@ from interp.io import ActivationStore, chunk_ids, tensor_name, versions
 from interp.io.ranks import SINGLE, Ranks
 from interp.models import LM
 from interp.prompting import Template, Trial, as_trial, tokenize
+from interp.readouts import Readout
 
 __all__ = ["capture_dataset"]
 
@@ -44,6 +45,7 @@ def capture_dataset(
     extra_meta: Mapping[str, Any] | None = None,
     progress: bool = True,
     ranks: Ranks = SINGLE,
+    readout: Readout | None = None,
 ) -> ActivationStore:
     """Capture `roles` at `layers` for every trial into the store at `out`.
 
@@ -53,6 +55,10 @@ def capture_dataset(
     Every trial ends in the store's index with a status: "ok"; "render: ..." when the template
     cannot render it; "role: reason" when a requested role does not resolve (not captured); or
     "non-finite at L{layer}/{role}" when a captured value is NaN/inf (captured, `finite` False).
+
+    With a `readout`, the same forward runs to the end and the readout's columns at each row's
+    last prompt token (e.g. the Y/N verdict and VLD of a verification prompt) join the index
+    rows of the captured trials (NaN for the others): one pass for both.
 
     Raises:
         ConfigError: on duplicate trial ids (naming them); StoreError: a store holding another capture.
@@ -92,7 +98,7 @@ def capture_dataset(
     torch.manual_seed(seed)
     bar = tqdm(total=len(trials), initial=len(trials) - sum(len(chunks[k]) for k in todo), desc="capture", unit="trial", disable=not progress)
     for k in todo:
-        records, tensors = _capture_chunk(lm, [by_id[i] for i in chunks[k]], template, store.layers, store.roles, site, chat, dtype)
+        records, tensors = _capture_chunk(lm, [by_id[i] for i in chunks[k]], template, store.layers, store.roles, site, chat, dtype, readout)
         store.write_shard(k, records, tensors)
         bar.update(len(chunks[k]))
     bar.close()
@@ -109,12 +115,15 @@ def _capture_chunk(
     site: str,
     chat: bool,
     dtype: torch.dtype,
+    readout: Readout | None = None,
 ) -> tuple[pd.DataFrame, dict[tuple[int, str], torch.Tensor]]:
-    """Render, tokenise and capture one chunk: its index rows and the captured [rows, d_model] tensors."""
+    """Render, tokenise and capture one chunk: its index rows (with the readout's columns when
+    one is given) and the captured [rows, d_model] tensors."""
     rendered, statuses = template.render_each(chunk, lm.tokenizer, chat=chat)
     rows: dict[str, int] = {}
     finite: dict[str, bool] = {}
     tensors: dict = {}
+    read: dict[str, dict[str, float]] = {}
     if rendered:
         batch = tokenize(lm.tokenizer, rendered, padding_side="left")
         role_status = batch.status(roles)
@@ -122,8 +131,13 @@ def _capture_chunk(
         for trial_id, status in zip(batch.trial_ids, role_status):
             statuses[trial_id] = status
         if keep.any():
-            acts = capture(lm, batch, layers, roles, site=site, dtype=dtype)
             kept = torch.nonzero(keep).squeeze(1)
+            if readout is None:
+                acts = capture(lm, batch, layers, roles, site=site, dtype=dtype)
+            else:
+                acts, logits = capture(lm, batch, layers, roles, site=site, dtype=dtype, return_logits=True)
+                columns = readout.read(logits.float().cpu())
+                read = {batch.trial_ids[row]: {name: float(values[row]) for name, values in columns.items()} for row in kept.tolist()}
             tensors = {key: value[kept] for key, value in acts.items()}
             for position, row in enumerate(kept.tolist()):
                 trial_id = batch.trial_ids[row]
@@ -140,4 +154,6 @@ def _capture_chunk(
             "finite": [finite.get(t.id, False) for t in chunk],
         }
     )
+    for name in dict.fromkeys(name for values in read.values() for name in values):
+        records[name] = [read.get(t.id, {}).get(name, float("nan")) for t in chunk]
     return records, tensors

@@ -23,7 +23,7 @@ from interp.errors import ConfigError
 from interp.models import LM
 from interp.prompting import Batch
 
-__all__ = ["FEATURES", "Generation", "generate", "logprob_features", "trial_seed"]
+__all__ = ["FEATURES", "Generation", "continuation_logprobs", "generate", "logprob_features", "trial_seed"]
 
 FEATURES = ("mean", "min", "max", "variance", "first", "last")
 """The six log-prob summaries of verbal_confidence.md §6.7, over the answer span."""
@@ -242,4 +242,33 @@ def generate(
                         **options,
                     )
                 out += _continuations(lm, result, batch.input_ids.shape[1] - start, [trial_id], ends, n_samples)
+    return out
+
+
+@torch.inference_mode()
+def continuation_logprobs(lm: LM, batch: Batch, continuations: Sequence[str]) -> list[list[float]]:
+    """Teacher-forced log p(token | prompt, earlier tokens) of each row's given continuation
+    (tokenised on its own, no special tokens), from the full-vocabulary softmax: the scoring of
+    an answer the model did not generate (an off-policy A1). One list per row, in batch order."""
+    if len(continuations) != len(batch):
+        raise ValueError(f"continuation_logprobs: {len(continuations)} continuations for a batch of {len(batch)}")
+    pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
+    rows, targets = [], []
+    for row, text in enumerate(continuations):
+        prompt = batch.input_ids[row, int(batch.content_start[row]) :].tolist()
+        tokens = lm.tokenizer(str(text), add_special_tokens=False)["input_ids"]
+        rows.append(prompt + tokens)
+        targets.append((len(prompt), len(tokens)))
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    for k, ids in enumerate(rows):
+        input_ids[k, width - len(ids) :] = torch.tensor(ids)
+        attention[k, width - len(ids) :] = 1
+    logits = lm.model(input_ids=input_ids.to(lm.device), attention_mask=attention.to(lm.device), use_cache=False).logits.float().log_softmax(-1).cpu()
+    out = []
+    for k, (n_prompt, n_tokens) in enumerate(targets):
+        start = width - len(rows[k]) + n_prompt
+        positions = torch.arange(start - 1, start - 1 + n_tokens)
+        out.append(logits[k, positions, input_ids[k, start : start + n_tokens]].tolist())
     return out

@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 
 from interp.errors import ConfigError
+from interp.forward import pilot_readout
 from interp.interventions import sweep
 from interp.io import ActivationStore, RunDir, write_json
 from interp.models import LM, load_model
@@ -83,6 +84,35 @@ class Context:
         """The pilot's record for a template kind ({"variant", "separator", "suffix", ...}), or None."""
         piloted = self.run.path / "pilot.json"
         return json.loads(piloted.read_text()).get(kind) if piloted.exists() else None
+
+    def pilot_readouts(self, kinds: Sequence[str], trials: Sequence[Trial], min_agreement: float) -> dict[str, dict]:
+        """The pilot check of one-pass readouts (verbal_confidence.md §8, error_detection.md §8):
+        on `trials` (with the model's answers), each kind's readout argmax must be greedy
+        generation's first token, in the spacing variant the model emits. Records the chosen
+        variant per kind in pilot.json and the per-trial comparison in pilot.parquet (merged with
+        the kinds piloted before); raises `ConfigError` below `min_agreement`."""
+        if not trials:
+            raise ConfigError(f"pilot: no trial has an answer to pilot the {', '.join(kinds)} readout on")
+        record, frames = {}, []
+        for kind in kinds:
+            choice, table = pilot_readout(self.lm, trials, self.templates[kind](self), int(self.config.batch_size), bool(self.config.chat))
+            record[kind] = choice
+            frames.append(table.assign(readout=kind))
+        piloted = self.run.path / "pilot.json"
+        earlier = {k: v for k, v in (json.loads(piloted.read_text()) if piloted.exists() else {}).items() if k not in record}
+        previous = self.run.read_table("pilot") if self.run.has_table("pilot") else pd.DataFrame()
+        kept = previous[~previous["readout"].isin(record)] if len(previous) else previous
+        self.run.write_table("pilot", pd.concat([kept, *frames], ignore_index=True))
+        self.run.write_json("pilot.json", earlier | record)
+        self._readouts = {k: v for k, v in self._readouts.items() if k not in record}
+        low = {kind: r for kind, r in record.items() if r["agreement"] < float(min_agreement)}
+        if low:
+            said = "; ".join(f"{kind}: {r['agreement']:.0%} of {r['n']} (best variant: {r['variant']})" for kind, r in low.items())
+            raise ConfigError(
+                f"pilot: the readout's argmax agrees with greedy generation's first token on {said}, below pilot.min_agreement = "
+                f"{min_agreement}; see pilot.parquet. Lower pilot.min_agreement to accept (the report states the rate)."
+            )
+        return record
 
     def readout(self, kind: str) -> Readout:
         """The readout of a template kind under the model's tokenizer (built once)."""

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 import torch
 
-from interp.analysis.stats.sdt import sdt
+from interp.analysis.stats.sdt import d_prime_of
 from interp.readouts.base import CellMetrics, Columns, Metric, ReadsMetrics, against_clean, aggregations, tensor_columns
 
 __all__ = ["YesNoReadout", "YesNoScores", "d_prime", "yes_no_scores"]
@@ -38,17 +37,8 @@ def yes_no_scores(logits: torch.Tensor, yes_id: int, no_id: int) -> YesNoScores:
     return YesNoScores(yes=y > n, vld=y - n, p_yes=torch.sigmoid(y - n))
 
 
-def d_prime(yes, label) -> float:
-    """SDT d′ of verdicts `yes` [n] (1 = Y) against labels [n] (1 = the answer is correct): hits
-    are correct answers endorsed, false alarms wrong answers endorsed; log-linear correction only
-    where a rate is 0 or 1. NaN without both correct and wrong answers."""
-    yes = np.asarray(yes, dtype=float) == 1
-    label = np.asarray(label, dtype=float) == 1
-    hits, misses = int((label & yes).sum()), int((label & ~yes).sum())
-    false_alarms, rejections = int((~label & yes).sum()), int((~label & ~yes).sum())
-    if hits + misses == 0 or false_alarms + rejections == 0:
-        return float("nan")
-    return sdt(hits, misses, false_alarms, rejections, correction="auto").d_prime
+d_prime = d_prime_of
+"""SDT d′ of verdicts against A1 correctness (`interp.analysis.stats.d_prime_of`)."""
 
 
 @dataclass(frozen=True)

@@ -165,3 +165,55 @@ def test_paired_bootstrap_test_against_a_paired_t_test():
     assert out["ci_low"] < 0.15 < out["ci_high"]
     null = paired_bootstrap_test(base + rng.normal(size=400), base, n_boot=2000)
     assert null["p"] > 0.01 and null["ci_low"] < 0 < null["ci_high"]
+
+
+def test_increment_test_matches_statsmodels_and_out_of_fold_aurocs():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from interp.analysis.stats import increment_test
+
+    rng = np.random.default_rng(0)
+    n = 400
+    b1, b2, s = rng.normal(size=(3, n))
+    y = (rng.random(n) < 1 / (1 + np.exp(-(0.8 * b1 + 1.5 * s)))).astype(float)
+    data = pd.DataFrame({"y": y, "b1": b1, "b2": b2, "constant": 1.0, "s": s})
+    result = increment_test(data, "y", ["b1", "b2", "constant"], "s", cv=5, seed=0, n_boot=300)
+    assert result.status == "ok" and result.baseline == ["b1", "b2"]
+    small = sm.Logit(y, sm.add_constant(data[["b1", "b2"]])).fit(disp=0)
+    large = sm.Logit(y, sm.add_constant(data[["b1", "b2", "s"]])).fit(disp=0)
+    assert result.lr_stat == pytest.approx(2 * (large.llf - small.llf), rel=1e-6)
+    assert result.lr_p == pytest.approx(chi2.sf(result.lr_stat, 1), rel=1e-6) and result.lr_p < 1e-6
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=np.inf, max_iter=5000))
+    oof = cross_val_predict(model, data[["b1", "b2", "s"]], y, cv=folds, method="predict_proba")[:, 1]
+    assert result.auroc_full == pytest.approx(roc_auc_score(y, oof), abs=1e-9)
+    assert result.auroc_score == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+    assert result.ci_low < result.difference < result.ci_high and result.ci_low > 0
+    # a score that carries nothing adds nothing
+    null = increment_test(data.assign(noise=rng.normal(size=n)), "y", ["b1", "s"], "noise", cv=5, seed=0, n_boot=300)
+    assert null.lr_p > 0.01 and null.ci_low < 0 < null.ci_high
+    one_class = increment_test(data.assign(y=1.0), "y", ["b1"], "s")
+    assert one_class.status.startswith("outcome 'y' has one class") and np.isnan(one_class.lr_stat)
+
+
+def test_d_prime_contrast_by_hand():
+    from interp.analysis.stats import d_prime_contrast, d_prime_of
+
+    label = np.r_[np.ones(50), np.zeros(50)]
+    yes_a = np.r_[np.ones(45), np.zeros(5), np.ones(10), np.zeros(40)]
+    yes_b = np.r_[np.ones(30), np.zeros(20), np.ones(25), np.zeros(25)]
+    expected_a = norm.ppf(45 / 50) - norm.ppf(10 / 50)
+    expected_b = norm.ppf(30 / 50) - norm.ppf(25 / 50)
+    assert d_prime_of(yes_a, label) == pytest.approx(expected_a)
+    result = d_prime_contrast(yes_a, yes_b, label, n_boot=500, seed=0)
+    assert result["d_prime_a"] == pytest.approx(expected_a) and result["d_prime_b"] == pytest.approx(expected_b)
+    assert result["difference"] == pytest.approx(expected_a - expected_b)
+    assert 0 < result["ci_low"] < result["difference"] < result["ci_high"] and result["p"] < 0.05
+    same = d_prime_contrast(yes_a, yes_a, label, n_boot=100)
+    assert same["difference"] == same["ci_low"] == same["ci_high"] == 0
+    # all hits: the log-linear correction keeps d′ finite
+    assert np.isfinite(d_prime_of(np.r_[np.ones(50), np.zeros(50)], label))

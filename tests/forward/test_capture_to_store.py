@@ -96,3 +96,27 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path):
             values_a, ids_a = full.read(layer, role)
             values_b, ids_b = again.read(layer, role)
             assert ids_a == ids_b and torch.equal(values_a, values_b)
+
+
+def test_a_readout_reads_the_same_forward_into_the_index(tmp_path, qwen_lm):
+    from interp.forward import last_token_logits
+    from interp.readouts import yes_no_scores
+    from interp.tasks import VerificationTemplate
+
+    template = VerificationTemplate()
+    trials = [
+        Trial(id="a", question="What is the capital of France?", answer="Paris"),
+        Trial(id="merged", question="Which city?", answer="Washington, D.C."),
+        Trial(id="b", question="Who wrote Hamlet?", answer="Christopher Marlowe"),
+    ]
+    readout = template.readout(qwen_lm.tokenizer)
+    store = capture_dataset(qwen_lm, trials, template, [1], ["panl", "pl"], tmp_path, batch_size=3, progress=False, readout=readout)
+    index = store.index().set_index("trial_id")
+    assert index.loc["merged", "status"] != "ok" and index[["yes", "vld"]].loc["merged"].isna().all()
+    kept = [trials[0], trials[2]]
+    scores = yes_no_scores(last_token_logits(qwen_lm, template.batch(kept, qwen_lm.tokenizer)), readout.yes_id, readout.no_id)
+    torch.testing.assert_close(torch.tensor(index.loc[["a", "b"], "vld"].to_numpy(float), dtype=torch.float32), scores.vld, atol=1e-4, rtol=0)
+    assert list(index.loc[["a", "b"], "yes"].astype(bool)) == scores.yes.tolist()
+    values, ids = store.read(1, "pl")
+    reference = capture(qwen_lm, template.batch(kept, qwen_lm.tokenizer), [1], ["pl"])
+    torch.testing.assert_close(values, reference[(1, "pl")], rtol=0, atol=1e-5)

@@ -160,3 +160,21 @@ def test_generate_refuses_bad_decoding_settings(lm):
         generate(lm, batch, n_samples=5, progress=False)
     with pytest.raises(ConfigError, match="top_p"):
         generate(lm, batch, temperature=1.0, top_p=0.0, progress=False)
+
+
+def test_continuation_logprobs_equal_a_forward_of_prompt_plus_continuation(lm):
+    from interp.forward import continuation_logprobs
+
+    batch = ConfidencePhase0Template().batch(demo_trials()[:3], lm.tokenizer, chat=True, padding_side="left")
+    continuations = [" Paris", " William Shakespeare", " 1066"]
+    scored = continuation_logprobs(lm, batch, continuations)
+    for row, text in enumerate(continuations):
+        prompt = batch.input_ids[row, int(batch.content_start[row]) :]
+        tokens = torch.tensor(lm.tokenizer(text, add_special_tokens=False)["input_ids"])
+        full = torch.cat([prompt, tokens])[None]
+        with torch.no_grad():
+            logp = lm.model(input_ids=full).logits[0].float().log_softmax(-1)
+        positions = torch.arange(len(prompt) - 1, full.shape[1] - 1)
+        np.testing.assert_allclose(scored[row], logp[positions, full[0, positions + 1]].numpy(), atol=1e-4)
+    with pytest.raises(ValueError, match="2 continuations for a batch of 3"):
+        continuation_logprobs(lm, batch, continuations[:2])

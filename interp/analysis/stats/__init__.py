@@ -6,12 +6,13 @@ tests, and parallel mediation. Formulas follow shared/research/*.md §5."""
 from interp.analysis.stats.bootstrap import bootstrap_ci, bootstrap_indices, bootstrap_score, paired_bootstrap_test
 from interp.analysis.stats.calibration import auroc, brier, ece, reliability
 from interp.analysis.stats.mediation import parallel_mediation
-from interp.analysis.stats.regression import LogitComparison, VariancePartition, fit_logit, nested_logit, variance_partition
-from interp.analysis.stats.sdt import SDT, mcnemar, sdt
+from interp.analysis.stats.regression import Increment, LogitComparison, VariancePartition, fit_logit, increment_test, nested_logit, oof_logit, variance_partition
+from interp.analysis.stats.sdt import SDT, d_prime_contrast, d_prime_of, mcnemar, sdt
 from interp.analysis.stats.thresholds import implicit_threshold, phase4_policy
 
 __all__ = [
     "SDT",
+    "Increment",
     "LogitComparison",
     "VariancePartition",
     "auroc",
@@ -19,11 +20,15 @@ __all__ = [
     "bootstrap_indices",
     "bootstrap_score",
     "brier",
+    "d_prime_contrast",
+    "d_prime_of",
     "ece",
     "fit_logit",
     "implicit_threshold",
+    "increment_test",
     "mcnemar",
     "nested_logit",
+    "oof_logit",
     "paired_bootstrap_test",
     "parallel_mediation",
     "phase4_policy",

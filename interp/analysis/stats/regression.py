@@ -5,6 +5,7 @@ abstention.md §5)."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-__all__ = ["LogitComparison", "VariancePartition", "fit_logit", "nested_logit", "variance_partition"]
+__all__ = ["Increment", "LogitComparison", "VariancePartition", "fit_logit", "increment_test", "nested_logit", "oof_logit", "variance_partition"]
 
 
 @dataclass
@@ -102,3 +103,106 @@ def nested_logit(data: pd.DataFrame, outcome: str, base: Sequence[str], added: S
         pseudo_r2_full=float(large.prsquared),
         standardized_betas=standardized,
     )
+
+
+def oof_logit(data: pd.DataFrame, outcome: str, predictors: Sequence[str], cv: int = 5, seed: int = 0) -> np.ndarray:
+    """[n] out-of-fold P(outcome = 1) of an unpenalised logistic regression on `predictors`
+    (z-scored inside each training fold), stratified `cv`-fold: the out-of-sample scoring of the
+    nested models' AUROCs (error_detection.md §5)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    y = data[outcome].to_numpy(dtype=np.float64)
+    X = data[list(predictors)].to_numpy(dtype=np.float64)
+    model = Pipeline([("scale", StandardScaler()), ("logit", LogisticRegression(C=np.inf, max_iter=5000))])
+    splitter = StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed)
+    return cross_val_predict(model, X, y, cv=splitter, method="predict_proba")[:, 1]
+
+
+@dataclass
+class Increment:
+    """Does a score add to a baseline? y ~ B vs y ~ B + s (error_detection.md §5 "probe increment").
+
+    Attributes:
+        n, n_positive: rows and outcome-1 rows used (rows with a missing value are left out).
+        baseline: the baseline columns used (a column constant on these rows is dropped).
+        lr_stat, lr_df, lr_p: the LR test of adding s (in-sample fits).
+        auroc_baseline, auroc_full: AUROC of the out-of-fold predictions of B and of B + s.
+        auroc_score: AUROC of s alone.
+        difference, ci_low, ci_high, p: auroc_full − auroc_baseline with its paired percentile
+            bootstrap CI over rows (the out-of-fold predictions held fixed) and bootstrap p.
+        comparison: the `LogitComparison` (betas standardised, AIC, McFadden R²).
+        status: "ok", or why the test could not be run (then the numbers are NaN).
+    """
+
+    n: int
+    n_positive: int
+    baseline: list[str]
+    lr_stat: float = float("nan")
+    lr_df: int = 1
+    lr_p: float = float("nan")
+    auroc_baseline: float = float("nan")
+    auroc_full: float = float("nan")
+    auroc_score: float = float("nan")
+    difference: float = float("nan")
+    ci_low: float = float("nan")
+    ci_high: float = float("nan")
+    p: float = float("nan")
+    comparison: LogitComparison | None = None
+    status: str = "ok"
+
+    def row(self) -> dict:
+        """The flat numbers, for a results table."""
+        return {k: v for k, v in self.__dict__.items() if k != "comparison"} | {"baseline": ", ".join(self.baseline)}
+
+
+def increment_test(data: pd.DataFrame, outcome: str, baseline: Sequence[str], score: str, cv: int = 5, seed: int = 0, n_boot: int = 1000) -> Increment:
+    """y ~ B vs y ~ B + s: the LR χ²(1) of the added score (in-sample fits on the out-of-fold
+    score), the AUROCs of the two models from `cv`-fold out-of-fold predictions, that of s alone,
+    and a paired bootstrap CI of the AUROC gain. Baseline columns constant on the rows are
+    dropped (e.g. A1 correctness on the A1-incorrect subset)."""
+    from sklearn.metrics import roc_auc_score
+
+    from interp.analysis.stats.bootstrap import bootstrap_indices
+
+    frame = data[[outcome, *baseline, score]].dropna()
+    y = frame[outcome].to_numpy(dtype=np.float64)
+    used = [c for c in baseline if frame[c].nunique() > 1]
+    result = Increment(n=len(frame), n_positive=int(y.sum()), baseline=used)
+    if len(frame) == 0 or len(np.unique(y)) < 2:
+        result.status = f"outcome {outcome!r} has one class on these rows"
+        return result
+    if min(int(y.sum()), int(len(y) - y.sum())) < cv:
+        result.status = f"smallest class of {outcome!r} has {int(min(y.sum(), len(y) - y.sum()))} rows for {cv} folds"
+        return result
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            comparison = nested_logit(frame, outcome, used, [score])
+    except Exception as error:  # statsmodels: perfect separation, singular matrix
+        result.status = f"logit fit failed: {type(error).__name__}: {error}"[:200]
+        return result
+    flagged = sorted({type(w.message).__name__ for w in caught if "Separation" in type(w.message).__name__ or "Convergence" in type(w.message).__name__})
+    base_oof = oof_logit(frame, outcome, used, cv, seed) if used else np.full(len(y), y.mean())
+    full_oof = oof_logit(frame, outcome, [*used, score], cv, seed)
+    s = frame[score].to_numpy(dtype=np.float64)
+    truth = y == 1
+
+    def gain(rows: np.ndarray) -> float:
+        if truth[rows].all() or not truth[rows].any():
+            return float("nan")
+        return roc_auc_score(truth[rows], full_oof[rows]) - roc_auc_score(truth[rows], base_oof[rows])
+
+    draws = np.array([gain(rows) for rows in bootstrap_indices(len(y), n_boot, seed=seed)])
+    draws = draws[np.isfinite(draws)]
+    result.comparison = comparison
+    result.lr_stat, result.lr_df, result.lr_p = comparison.lr_stat, comparison.lr_df, comparison.lr_p
+    result.auroc_baseline = float(roc_auc_score(truth, base_oof))
+    result.auroc_full = float(roc_auc_score(truth, full_oof))
+    result.auroc_score = float(roc_auc_score(truth, s))
+    result.difference = result.auroc_full - result.auroc_baseline
+    result.ci_low, result.ci_high = (float(q) for q in np.quantile(draws, [0.025, 0.975]))
+    result.p = min(1.0, 2 * min(float((draws <= 0).mean()), float((draws >= 0).mean())))
+    if flagged:
+        result.status = f"ok ({', '.join(flagged)}: the LR test is unreliable)"
+    return result
