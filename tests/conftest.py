@@ -26,6 +26,7 @@ SHARED = Path(os.environ.get("INTERP_SHARED", REPO.parent / "shared"))
 QWEN_DIR = SHARED / "models" / "qwen2.5-7b-instruct"
 GEMMA_DIR = SHARED / "models" / "gemma-3-4b-it"
 TRIVIAQA = SHARED / "data" / "triviaqa" / "triviaqa_sm_sub.jsonl"
+MNLI = SHARED / "data" / "mnli" / "dev.jsonl"
 N_TRIVIAQA_ROWS = 300
 
 
@@ -99,6 +100,18 @@ def tiny_run(tmp_path_factory) -> Path:
 
     need(TRIVIAQA)
     return Path(run(TINY_VERBAL_CONFIDENCE, out=tmp_path_factory.mktemp("vc") / "tiny-qwen2"))
+
+
+TINY_ERROR_DETECTION = REPO / "experiments" / "error_detection" / "tiny-qwen2.yaml"
+
+
+@pytest.fixture(scope="session")
+def tiny_error_detection_run(tmp_path_factory) -> Path:
+    """The error-detection acceptance config (tiny-qwen2), run once for the session."""
+    from experiments.error_detection import run
+
+    need(TRIVIAQA)
+    return Path(run(TINY_ERROR_DETECTION, out=tmp_path_factory.mktemp("ed") / "tiny-qwen2"))
 
 
 SWEEP_STAGES = ("steering", "patching", "noising", "swap", "ood", "blocking")

@@ -35,3 +35,16 @@ def test_verbal_confidence_notebook_walks_through_a_run(tiny_run, monkeypatch):
     assert set(namespace["steering"]["condition"]) == {"toward_high_2", "toward_low_2", "toward_high_5", "toward_low_5"}
     assert namespace["recovery"].set_index(["layer", "role"]).loc[(3, "confidence_colon"), "n"] > 0
     assert "Paper vs this run" in namespace["report"]
+
+
+def test_error_detection_notebook_walks_through_a_run(tiny_error_detection_run, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    monkeypatch.setenv("INTERP_RUN", str(tiny_error_detection_run))
+    namespace = execute(NOTEBOOKS / "02_error_detection.ipynb")
+    assert namespace["RUN"] == tiny_error_detection_run
+    assert len(namespace["detection"]) == namespace["config"]["sets"]["trials"]
+    assert namespace["cells"].sum() == len(namespace["verified"])
+    assert set(namespace["foil_sdt"]["kind"]) >= {"own", "hard", "easy", "unrelated"}
+    assert "Paper vs this run" in namespace["report"]

@@ -55,7 +55,9 @@ class Generation:
         token_logprobs: log p(token | prefix) of each, from the full-vocabulary softmax.
         text: the decoded continuation.
         token_offsets: (start, end) characters of each token in `text`.
-        answer: the text up to the first newline, stripped (None if empty).
+        answer: the text up to the first newline, stripped (None if empty); with
+            `skip_blank_lines` the first line that holds text (a base model often opens its
+            reply after "Answer:" with a newline).
         answer_tokens: [start, end) indices into token_ids of the tokens covering the answer.
         status: "ok" or why the answer could not be extracted / mapped.
         sample: index of this continuation among the samples of its prompt (0 when greedy).
@@ -70,9 +72,10 @@ class Generation:
     answer_tokens: tuple[int, int] | None = None
     status: str = "ok"
     sample: int = 0
+    skip_blank_lines: bool = False
 
     @classmethod
-    def from_tokens(cls, tokenizer, trial_id: str, token_ids: Sequence[int], token_logprobs: Sequence[float], sample: int = 0) -> Generation:
+    def from_tokens(cls, tokenizer, trial_id: str, token_ids: Sequence[int], token_logprobs: Sequence[float], sample: int = 0, skip_blank_lines: bool = False) -> Generation:
         """Decode, locate each token's characters, and extract and map the answer."""
         token_ids, token_logprobs = [int(t) for t in token_ids], [float(x) for x in token_logprobs]
         offsets, previous = [], 0
@@ -82,12 +85,16 @@ class Generation:
             offsets.append((previous, length))
             previous = length
         text = tokenizer.decode(token_ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-        generation = cls(trial_id, token_ids, token_logprobs, text, offsets, sample=sample)
+        generation = cls(trial_id, token_ids, token_logprobs, text, offsets, sample=sample, skip_blank_lines=skip_blank_lines)
         generation._extract()
         return generation
 
+    def _line_end(self) -> int:
+        lead = len(self.text) - len(self.text.lstrip()) if self.skip_blank_lines else 0
+        return self.text.find("\n", lead)
+
     def _extract(self) -> None:
-        line_end = self.text.find("\n")
+        line_end = self._line_end()
         first_line = self.text if line_end < 0 else self.text[:line_end]
         answer = first_line.strip()
         if not answer:
@@ -116,7 +123,7 @@ class Generation:
     @property
     def after_answer(self) -> str:
         """The generated text after the answer line (e.g. Phase 0's confidence line)."""
-        line_end = self.text.find("\n")
+        line_end = self._line_end()
         return "" if line_end < 0 else self.text[line_end + 1 :]
 
 
@@ -149,7 +156,7 @@ def _stop_tokens(lm: LM) -> set[int]:
     return {x for t in found for x in (t if isinstance(t, (list, tuple)) else [t])}
 
 
-def _continuations(lm: LM, result, prompt_length: int, trial_ids: Sequence[str], ends: set[int], samples: int) -> list[Generation]:
+def _continuations(lm: LM, result, prompt_length: int, trial_ids: Sequence[str], ends: set[int], samples: int, skip_blank_lines: bool = False) -> list[Generation]:
     """Generations from a `generate` result whose rows are `samples` consecutive rows per trial,
     each cut at its first token in `ends` (EOS, or the padding after a stop string)."""
     new = result.sequences[:, prompt_length:].cpu()
@@ -160,7 +167,7 @@ def _continuations(lm: LM, result, prompt_length: int, trial_ids: Sequence[str],
         ids = new[row].tolist()
         length = next((k for k, t in enumerate(ids) if t in ends), len(ids))
         trial_id = trial_ids[row // samples]
-        out.append(Generation.from_tokens(lm.tokenizer, trial_id, ids[:length], chosen[row, :length].tolist(), sample=row % samples))
+        out.append(Generation.from_tokens(lm.tokenizer, trial_id, ids[:length], chosen[row, :length].tolist(), sample=row % samples, skip_blank_lines=skip_blank_lines))
     return out
 
 
@@ -175,6 +182,7 @@ def generate(
     n_samples: int = 1,
     seed: int = 0,
     stop: Sequence[str] = (),
+    skip_blank_lines: bool = False,
 ) -> list[Generation]:
     """Continuations of left-padded batches with per-token log-probs.
 
@@ -190,6 +198,7 @@ def generate(
             trial_id)`, so the same seed gives the same samples whatever the batching.
         stop: strings that end a continuation (kept in it), e.g. a blank line for a base model
             that would run on into the next question.
+        skip_blank_lines: read the answer from the first line that holds text (see `Generation`).
 
     Returns:
         One `Generation` per row (greedy) or n_samples per row, trial by trial with `sample`
@@ -220,7 +229,7 @@ def generate(
                     pad_token_id=pad,
                     **options,
                 )
-                out += _continuations(lm, result, batch.input_ids.shape[1], batch.trial_ids, ends, 1)
+                out += _continuations(lm, result, batch.input_ids.shape[1], batch.trial_ids, ends, 1, skip_blank_lines)
                 continue
             for row, trial_id in enumerate(batch.trial_ids):
                 start = int(batch.content_start[row])
@@ -241,7 +250,7 @@ def generate(
                         pad_token_id=pad,
                         **options,
                     )
-                out += _continuations(lm, result, batch.input_ids.shape[1] - start, [trial_id], ends, n_samples)
+                out += _continuations(lm, result, batch.input_ids.shape[1] - start, [trial_id], ends, n_samples, skip_blank_lines)
     return out
 
 
@@ -272,3 +281,4 @@ def continuation_logprobs(lm: LM, batch: Batch, continuations: Sequence[str]) ->
         positions = torch.arange(start - 1, start - 1 + n_tokens)
         out.append(logits[k, positions, input_ids[k, start : start + n_tokens]].tolist())
     return out
+

@@ -178,3 +178,13 @@ def test_continuation_logprobs_equal_a_forward_of_prompt_plus_continuation(lm):
         np.testing.assert_allclose(scored[row], logp[positions, full[0, positions + 1]].numpy(), atol=1e-4)
     with pytest.raises(ValueError, match="2 continuations for a batch of 3"):
         continuation_logprobs(lm, batch, continuations[:2])
+
+
+def test_skip_blank_lines_reads_the_first_line_with_text(qwen_tokenizer):
+    ids = qwen_tokenizer("\n\n Paris\nQuestion: next", add_special_tokens=False)["input_ids"]
+    plain = Generation.from_tokens(qwen_tokenizer, "t", ids, [0.0] * len(ids))
+    assert plain.answer is None and plain.status.startswith("empty answer")
+    skipping = Generation.from_tokens(qwen_tokenizer, "t", ids, [-1.0] * len(ids), skip_blank_lines=True)
+    assert skipping.answer == "Paris" and skipping.after_answer == "Question: next"
+    a, b = skipping.answer_tokens
+    assert qwen_tokenizer.decode(ids[a:b]).strip() == "Paris"
