@@ -57,8 +57,9 @@ def capture_dataset(
     "non-finite at L{layer}/{role}" when a captured value is NaN/inf (captured, `finite` False).
 
     With a `readout`, the same forward runs to the end and the readout's columns at each row's
-    last prompt token (e.g. the Y/N verdict and VLD of a verification prompt) join the index
-    rows of the captured trials (NaN for the others): one pass for both.
+    last prompt token (e.g. the Y/N verdict and VLD of a verification prompt; a [batch, K]
+    column such as option probabilities as name_1 … name_K) join the index rows of the captured
+    trials (NaN for the others): one pass for both.
 
     Raises:
         ConfigError: on duplicate trial ids (naming them); StoreError: a store holding another capture.
@@ -106,6 +107,18 @@ def capture_dataset(
     return store
 
 
+def _flat(columns: Mapping[str, Any], row: int) -> dict[str, float]:
+    """One row of readout columns as floats; a [batch, K] column becomes name_1 … name_K."""
+    out = {}
+    for name, values in columns.items():
+        value = values[row]
+        if getattr(value, "ndim", 0) == 1:
+            out.update({f"{name}_{k + 1}": float(v) for k, v in enumerate(value)})
+        else:
+            out[name] = float(value)
+    return out
+
+
 def _capture_chunk(
     lm: LM,
     chunk: list[Trial],
@@ -137,7 +150,7 @@ def _capture_chunk(
             else:
                 acts, logits = capture(lm, batch, layers, roles, site=site, dtype=dtype, return_logits=True)
                 columns = readout.read(logits.float().cpu())
-                read = {batch.trial_ids[row]: {name: float(values[row]) for name, values in columns.items()} for row in kept.tolist()}
+                read = {batch.trial_ids[row]: _flat(columns, row) for row in kept.tolist()}
             tensors = {key: value[kept] for key, value in acts.items()}
             for position, row in enumerate(kept.tolist()):
                 trial_id = batch.trial_ids[row]

@@ -4,10 +4,12 @@ the activation store, and sweeps committed batch by batch."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -64,6 +66,14 @@ class Context:
     @property
     def seed(self) -> int:
         return int(self.config.seed)
+
+    def draw(self, rows: pd.DataFrame, n: int, key: str, exclude: Iterable[str] = ()) -> pd.DataFrame:
+        """Up to `n` rows (by their trial_id column) drawn uniformly at random, seeded by the run
+        seed and `key` (so each selection is its own and independent of row order), leaving out
+        `exclude`; returned in trial-id order."""
+        pool = rows[~rows["trial_id"].isin(set(exclude))].sort_values("trial_id")
+        rng = np.random.default_rng([self.seed, int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "little")])
+        return pool.iloc[np.sort(rng.permutation(len(pool))[:n])]
 
     def layers(self, section: str, key: str = "layers") -> list[int]:
         """The layers of config.<section>.<key>, resolved against the model's depth."""

@@ -97,7 +97,8 @@ def _answered_accuracy(choice: str, correct: str):
 class OptionReadout(ReadsMetrics):
     """The `Readout` of an MCQ answer at the last prompt token.
 
-    Columns: choice (1-based), chosen_confidence, max_real, abstain, margin, probs; against a
+    Columns: choice (1-based), chosen_confidence, max_real, abstain, margin, probs, and the raw
+    option logits (read by one-pass captures, not kept in sweep tables); against a
     clean run also changed (another option chosen) and delta_max_real. Per cell: the abstention
     rate (clean and intervened), mean Δmax_real, the change rate, and the accuracy among answered
     trials where the rows hold the `correct` column (1-based correct option).
@@ -128,5 +129,5 @@ class OptionReadout(ReadsMetrics):
 
     def read(self, logits: torch.Tensor, clean: Columns | None = None) -> Columns:
         scores = option_scores(logits, self.token_ids, self.temperature)
-        columns = tensor_columns(scores, ("choice", "chosen_confidence", "max_real", "abstain", "margin", "probs"))
+        columns = tensor_columns(scores, ("choice", "chosen_confidence", "max_real", "abstain", "margin", "probs", "logits"))
         return against_clean(columns, clean, "choice", ("max_real",))

@@ -84,10 +84,24 @@ class ThresholdTemplate(MCQTemplate):
     confidence is at least T, else 5. T comes from `threshold` or `trial.metadata["threshold"]`.
     The reply has labelled fields Answer / Confidence / Final (see `parse_threshold_reply`)."""
 
-    def __init__(self, threshold: int | None = None):
+    WORDINGS = (
+        "If your confidence is at least {T}, give your chosen option as the final response; otherwise give 5.",
+        "Only answer if your confidence is {T} or more: then the final response is your chosen option. If it is below {T}, the final response must be 5.",
+        "The threshold is {T}. A confidence below {T} means you must decline: write 5 as the final response. At or above {T}, write your chosen option.",
+        "Wrong answers are penalised unless you are confident. Give your option as the final response only when your confidence reaches {T}; below {T}, respond 5 to decline.",
+        "Compare your confidence with {T}. Confidence >= {T}: final response = your option. Confidence < {T}: final response = 5 (decline).",
+        "You may decline with 5. Decline whenever your confidence is under {T}; otherwise commit to your chosen option as the final response.",
+    )
+    """Hand-written paraphrases of the Phase-4 decision rule (abstention.md §8: 5–10 variants,
+    the one with the highest abstention at T = 100 on calibration items is used)."""
+
+    def __init__(self, threshold: int | None = None, wording: int = 0):
         super().__init__(abstain=True)
         self.name = "mcq_threshold"
         self.threshold = threshold
+        if not 0 <= int(wording) < len(self.WORDINGS):
+            raise TemplateError(f"ThresholdTemplate: wording must be 0..{len(self.WORDINGS) - 1}, got {wording!r}")
+        self.wording = int(wording)
 
     def threshold_for(self, trial: Trial) -> int:
         value = self.threshold if self.threshold is not None else trial.metadata.get("threshold")
@@ -107,9 +121,9 @@ class ThresholdTemplate(MCQTemplate):
             (
                 None,
                 "\nFirst choose the option (1-4) you think is right. Then rate your confidence from 0 to 100, "
-                "meaning the probability that an expert judge would mark your choice correct. If your "
-                f"confidence is at least {threshold}, give your chosen option as the final response; "
-                "otherwise give 5.\nReply in this format, each number straight after its colon:\nAnswer:<1-4>\n"
+                "meaning the probability that an expert judge would mark your choice correct. "
+                + self.WORDINGS[self.wording].format(T=threshold)
+                + "\nReply in this format, each number straight after its colon:\nAnswer:<1-4>\n"
                 "Confidence:<0-100>\nFinal:<1-5>",
             ),
         ]

@@ -217,3 +217,21 @@ def test_d_prime_contrast_by_hand():
     assert same["difference"] == same["ci_low"] == same["ci_high"] == 0
     # all hits: the log-linear correction keeps d′ finite
     assert np.isfinite(d_prime_of(np.r_[np.ones(50), np.zeros(50)], label))
+
+
+def test_bandness_by_hand():
+    from interp.analysis.stats import bandness
+
+    # 2 confidence bins x 2 thresholds, 2 trials per cell: rows differ by 0.5, columns by 0.25
+    abstain = [1, 1, 1, 0, 0, 0, 1, 0]
+    confidence = [0.1, 0.1, 0.2, 0.2, 0.8, 0.8, 0.9, 0.9]
+    threshold = [0, 100, 0, 100, 0, 100, 0, 100]
+    value, surface = bandness(abstain, confidence, threshold, n_bins=2)
+    grand = 0.5
+    row_means, column_means = [0.75, 0.25], [0.75, 0.25]
+    ss_conf = sum(4 * (m - grand) ** 2 for m in row_means)
+    ss_t = sum(4 * (m - grand) ** 2 for m in column_means)
+    assert value == pytest.approx(ss_conf / (ss_conf + ss_t)) and value == pytest.approx(0.5)
+    assert surface["n"].sum() == 8 and len(surface) == 4
+    horizontal, _ = bandness([1, 1, 0, 0], [0.1, 0.1, 0.9, 0.9], [0, 100, 0, 100], n_bins=2)
+    assert horizontal == pytest.approx(1.0)

@@ -8,10 +8,11 @@ from interp.analysis.stats.calibration import auroc, brier, ece, reliability
 from interp.analysis.stats.mediation import parallel_mediation
 from interp.analysis.stats.regression import Increment, LogitComparison, VariancePartition, fit_logit, increment_test, nested_logit, oof_logit, variance_partition
 from interp.analysis.stats.sdt import SDT, d_prime_contrast, d_prime_of, mcnemar, sdt
-from interp.analysis.stats.thresholds import implicit_threshold, phase4_policy
+from interp.analysis.stats.thresholds import bandness, implicit_threshold, phase4_policy
 
 __all__ = [
     "SDT",
+    "bandness",
     "Increment",
     "LogitComparison",
     "VariancePartition",
