@@ -87,9 +87,12 @@ class ProbesSection:
 @dataclass
 class PIKSection:
     """§6.4: `n_samples` Phase-0 answers at `temperature` per question, gold-graded; P(IK) = the
-    fraction correct; a ridge P(IK) probe at PANL (`alpha`; None: inner CV)."""
+    fraction correct; a ridge P(IK) probe at PANL (`alpha`; None: inner CV). `n_questions`
+    samples a seeded subset of the answered questions (None: all; the others get the status
+    "not sampled"): sampling runs one generate call per question."""
 
     enabled: bool = True
+    n_questions: int | None = None
     n_samples: int = 20
     temperature: float = 1.0
     max_new_tokens: int = 24

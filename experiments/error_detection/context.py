@@ -4,10 +4,8 @@ behavioural baseline and the trial selections of the causal stages."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 
-import numpy as np
 import pandas as pd
 
 from experiments.verbal_confidence.context import VerbalConfidenceContext
@@ -61,13 +59,6 @@ class ErrorDetectionContext(VerbalConfidenceContext):
             Trial(id=f"{r.trial_id}{suffix}", question=r.question, answer=getattr(r, answer), gold=r.gold, aliases=tuple(r.aliases), metadata={"source_trial": r.trial_id})
             for r in rows.itertuples(index=False)
         ]
-
-    def draw(self, rows: pd.DataFrame, n: int, key: str, exclude: Iterable[str] = ()) -> pd.DataFrame:
-        """Up to `n` rows drawn uniformly at random (seeded by the run seed and `key`), leaving out
-        `exclude`."""
-        pool = rows[~rows["trial_id"].isin(set(exclude))].sort_values("trial_id")
-        rng = np.random.default_rng([self.seed, int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "little")])
-        return pool.iloc[np.sort(rng.permutation(len(pool))[:n])]
 
     def balanced(self, rows: pd.DataFrame, counts: dict[str, int], column: str, key: str, exclude: Iterable[str] = ()) -> pd.DataFrame:
         """`counts[value]` rows drawn at random among those whose `column` equals value (fewer when

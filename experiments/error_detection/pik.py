@@ -55,12 +55,16 @@ def run(ctx: ErrorDetectionContext) -> pd.DataFrame:
         return skipped
     table = ctx.detection
     rows = table[table["answers_status"] == "ok"]
+    if spec.n_questions is not None:
+        rows = ctx.draw(rows, int(spec.n_questions), "pik questions")
     trials = [Trial(id=r.trial_id, question=r.question, gold=r.gold, aliases=tuple(r.aliases)) for r in rows.itertuples(index=False)]
     size = max(1, int(ctx.config.batch_size)) * 8
     chunks = [trials[k : k + size] for k in range(0, len(trials), size)]
     sampled = pd.concat(ctx.run.parts("pik", [(f"samples-{k:05d}", lambda chunk=chunk: samples(ctx, chunk)) for k, chunk in enumerate(chunks)], desc="P(IK) samples"), ignore_index=True)
     ctx.run.write_table("pik_samples", sampled)
     pik = pik_table(sampled, int(spec.n_samples))
+    unsampled = table.loc[~table["trial_id"].isin(pik["trial_id"]), ["trial_id"]].assign(n_drawn=0, n_graded=0, status=lambda f: "not sampled (Stage 0 failed or pik.n_questions)")
+    pik = pd.concat([pik, unsampled], ignore_index=True)
     ctx.run.write_table("pik", pik)
     with_pik = table.merge(pik[["trial_id", "pik"]], on="trial_id", how="left")
     scores = ctx.run.read_table("probe_scores")

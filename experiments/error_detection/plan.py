@@ -48,7 +48,7 @@ def probes(config: ErrorDetectionConfig, shape: Shape) -> list[Work]:
 def pik(config: ErrorDetectionConfig, shape: Shape) -> list[Work]:
     if not config.pik.enabled:
         return []
-    n = config.sets.trials
+    n = config.sets.trials if config.pik.n_questions is None else min(config.sets.trials, config.pik.n_questions)
     return [Work("pik", n, "phase0", decode=n * config.pik.max_new_tokens, note=f"{config.pik.n_samples} samples at T = {config.pik.temperature:g} per question, one prompt per generate call")]
 
 

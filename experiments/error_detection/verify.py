@@ -43,12 +43,12 @@ def answers(ctx: ErrorDetectionContext) -> pd.DataFrame:
 
 
 def with_gold_answers(ctx: ErrorDetectionContext, answers: pd.DataFrame, share: float) -> pd.DataFrame:
-    """`answers` with the gold answer in A1's slot for a seeded `share` of the answered trials:
-    graded, and its log-prob features scored by teacher forcing on the Phase-0 prompt; column
-    `a1_source` is "gold" there and "model" elsewhere."""
+    """`answers` with the gold answer in A1's slot for a seeded `share` of the trials with a
+    Phase-0 answer (graded or not): graded, and its log-prob features scored by teacher forcing
+    on the Phase-0 prompt; column `a1_source` is "gold" there and "model" elsewhere."""
     table = answers.copy()
     table["a1_source"] = "model"
-    answered = table[table["status"] == "ok"]
+    answered = table[(table["status"] == "ok") | table["status"].str.startswith("grade:")]
     picked = ctx.draw(answered, round(share * len(answered)), "gold answers")
     by_id = {r.trial_id: r for r in picked.itertuples(index=False)}
     trials = [Trial(id=r.trial_id, question=r.question, gold=r.gold, aliases=tuple(r.aliases)) for r in picked.itertuples(index=False)]
@@ -58,7 +58,7 @@ def with_gold_answers(ctx: ErrorDetectionContext, answers: pd.DataFrame, share: 
         for trial_id, gold, logprobs in zip(batch.trial_ids, golds, continuation_logprobs(ctx.lm, batch, [" " + g for g in golds])):
             row = table.index[table["trial_id"] == trial_id][0]
             grade = grade_answer(ctx.config.data.dataset, gold, gold, by_id[trial_id].aliases)
-            table.loc[row, ["answer", "phase0_text", "correct", "a1_source"]] = [gold, gold, bool(grade.correct), "gold"]
+            table.loc[row, ["answer", "phase0_text", "correct", "a1_source", "status", "grade_status"]] = [gold, gold, bool(grade.correct), "gold", "ok", grade.status]
             for name, value in logprob_features(logprobs).items():
                 table.loc[row, f"logprob_{name}"] = value
     return table

@@ -18,7 +18,7 @@ import torch
 from conftest import REPO, TINY_ERROR_DETECTION as TINY
 from scipy.stats import norm
 
-from experiments.error_detection import STAGES, load_config
+from experiments.error_detection import STAGES, load_config, run
 from experiments.error_detection.context import SDT_CELLS
 from interp.cli import main
 from interp.forward import generate, last_token_logits
@@ -55,7 +55,7 @@ def test_every_input_row_ends_with_one_status(tiny_error_detection_run):
     assert detection["trial_id"].is_unique and detection["status"].notna().all()
     assert set(trials.loc[trials["set"] != "trials", "status"]) <= {"ok"} | set(trials["status"])
     # the gold share is what the config asked for, and the rest are the model's own answers
-    assert (detection["a1_source"] == "gold").sum() == round(0.5 * (detection["answers_status"] == "ok").sum())
+    assert (detection["a1_source"] == "gold").sum() == round(0.5 * detection["answer"].notna().sum())
     gold = detection[detection["a1_source"] == "gold"]
     assert (gold["answer"] == gold["gold"]).all() and gold["correct"].all()
 
@@ -244,3 +244,67 @@ def test_mnli_keeps_neutral_items_and_statuses_the_rest(tmp_path):
     assert len(others) and (others["status"] != "ok").all() and "excluded: not neutral" in set(others["status"])
     assert set(rows.loc[rows["set"] == "trials", "gold"]) == {"neutral"}
     assert rows["question"].str.contains("entailment, neutral or contradiction").all()
+
+
+def test_a_merged_panl_and_an_empty_a2_end_with_their_status(tmp_path):
+    from conftest import QWEN_DIR, need
+
+    from experiments.error_detection.verify import detection_table, verdict_table
+    from interp.forward import capture_dataset
+    from interp.models import tiny
+
+    lm = load_model(tiny("qwen2", tokenizer=need(QWEN_DIR)))
+    template = VerificationTemplate()
+    trials = [Trial(id="ok", question="What is the capital of France?", answer="Paris"), Trial(id="merged", question="Which city?", answer="Washington, D.C.")]
+    store = capture_dataset(lm, trials, template, [0, 1], ["panl", "pl"], tmp_path / "store", batch_size=2, progress=False, readout=template.readout(lm.tokenizer))
+    verdicts = verdict_table(store.index()).set_index("trial_id")
+    assert verdicts.loc["ok", "verification_status"] == "ok" and verdicts.loc["ok", "verdict"] in ("Y", "N")
+    assert verdicts.loc["merged", "verification_status"].startswith("panl: token") and verdicts.loc["merged", "verdict"] is None
+    behaviour = pd.DataFrame(
+        {
+            "trial_id": ["ok", "merged", "unanswered"],
+            "question": ["q"] * 3,
+            "gold": ["Paris", "Washington", "x"],
+            "aliases": [["Paris"], ["Washington"], ["x"]],
+            "answer": ["Paris", "Washington, D.C.", None],
+            "correct": [True, True, None],
+            "confidence": [0.9, 0.5, None],
+            "logprob_mean": [-0.1, -0.5, None],
+            "status": ["ok", "ok", "phase0: empty answer"],
+        }
+    )
+    correction = pd.DataFrame({"trial_id": ["ok"], "correction_status": ["a2: empty answer (nothing before the first newline)"], "a2": [None], "a2_correct": [None], "answer_change": [None]})
+    table = detection_table(behaviour, verdicts.reset_index(), correction).set_index("trial_id")
+    assert table.loc["ok", "status"] == "correction: a2: empty answer (nothing before the first newline)"
+    assert table.loc["merged", "status"].startswith("verification: panl: token")
+    assert table.loc["unanswered", "status"] == "stage 0: phase0: empty answer"
+    assert table.loc["ok", "sdt_cell"] in ("hit", "miss") and table.loc["merged", "sdt_cell"] is None
+
+
+def test_transfer_scores_the_probes_across_tasks(tiny_error_detection_run, tmp_path):
+    from conftest import MNLI, need
+
+    overrides = {
+        "data": {"dataset": "mnli", "path": str(need(MNLI))},
+        "sets": {"trials": 80},
+        "transfer": {"run": str(tiny_error_detection_run)},
+    }
+    folder = Path(run(load_config(TINY, overrides), stages="answers,verification,correction,transfer", out=tmp_path / "mnli"))
+    detection = _read(folder, "detection")
+    assert set(detection["gold"]) == {"neutral"}
+    transfer = _read(folder, "transfer")
+    aurocs = transfer[transfer["metric"] == "auroc"]
+    assert {(r.train, r.test) for r in aurocs.itertuples() if r.target == "V"} == {("mnli", "triviaqa"), ("triviaqa", "mnli")}
+    scored = aurocs[aurocs["status"] == "ok"]
+    assert len(scored) and ((scored["ci_low"] <= scored["estimate"]) & (scored["estimate"] <= scored["ci_high"])).all()
+    cosines = transfer[transfer["metric"] == "cosine"]
+    assert len(cosines) and cosines["estimate"].between(-1, 1).all()
+
+
+def test_config_errors_name_the_key():
+    from interp.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"patching\.n_correct"):
+        load_config(TINY, {"patching": {"n_correct": "many"}})
+    with pytest.raises(ConfigError, match="unknown key 'n_samples'"):
+        load_config(TINY, {"foils": {"n_samples": 3}})
