@@ -114,6 +114,18 @@ def tiny_error_detection_run(tmp_path_factory) -> Path:
     return Path(run(TINY_ERROR_DETECTION, out=tmp_path_factory.mktemp("ed") / "tiny-qwen2"))
 
 
+TINY_ABSTENTION = REPO / "experiments" / "abstention" / "tiny-qwen2.yaml"
+
+
+@pytest.fixture(scope="session")
+def tiny_abstention_run(tmp_path_factory) -> Path:
+    """The abstention acceptance config (tiny-qwen2), run once for the session."""
+    from experiments.abstention import run
+
+    need(TRIVIAQA)
+    return Path(run(TINY_ABSTENTION, out=tmp_path_factory.mktemp("ab") / "tiny-qwen2"))
+
+
 SWEEP_STAGES = ("steering", "patching", "noising", "swap", "ood", "blocking")
 """The verbal-confidence stages that run intervention sweeps."""
 

@@ -26,7 +26,7 @@ def test_a_bad_config_is_one_line_and_exit_status_2(tmp_path):
 
 def test_unknown_pipeline_lists_the_known_ones(capsys):
     assert cli.main(["run", "no-such-pipeline"]) == 2
-    assert "no pipeline 'no-such-pipeline'; the pipelines are demo, error-detection, verbal-confidence" in capsys.readouterr().err
+    assert "no pipeline 'no-such-pipeline'; the pipelines are abstention, demo, error-detection, verbal-confidence" in capsys.readouterr().err
 
 
 def test_other_exceptions_keep_their_traceback(monkeypatch):
