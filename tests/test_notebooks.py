@@ -48,3 +48,14 @@ def test_error_detection_notebook_walks_through_a_run(tiny_error_detection_run, 
     assert namespace["cells"].sum() == len(namespace["verified"])
     assert set(namespace["foil_sdt"]["kind"]) >= {"own", "hard", "easy", "unrelated"}
     assert "Paper vs this run" in namespace["report"]
+
+
+def test_abstention_notebook_walks_through_a_run(tiny_abstention_run, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    monkeypatch.setenv("INTERP_RUN", str(tiny_abstention_run))
+    namespace = execute(NOTEBOOKS / "03_abstention.ipynb")
+    assert namespace["RUN"] == tiny_abstention_run and namespace["tau"] > 0
+    assert len(namespace["test"]) > 0 and set(namespace["pooled"]["alpha"]) >= {0.0, -2.0, 2.0}
+    assert "Paper vs this run" in namespace["report"]

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats as scipy_stats
 
 from experiments.abstention.context import AbstentionContext
 from experiments.abstention.phases import PHASE1_STORE
 from experiments.abstention.policy import policy_data
 from interp.analysis import probe_sweep
-from interp.analysis.stats import bootstrap_score, nested_logit, variance_partition
+from interp.analysis.stats import bootstrap_score, nested_logit, pearson, variance_partition
 from interp.forward import last_token_logits
 from interp.prompting import Trial
 from interp.tasks import with_options
@@ -54,10 +53,8 @@ def run(ctx: AbstentionContext) -> pd.DataFrame:
     n_boot, seed = int(ctx.config.mediation.n_boot), ctx.seed
     rows = []
     ok = table[table["status"] == "ok"].dropna(subset=["verbal_confidence"])
-    if len(ok) > 3 and ok["verbal_confidence"].nunique() > 1:
-        fit = scipy_stats.pearsonr(ok["verbal_confidence"], ok["chosen_confidence"])
-        interval = fit.confidence_interval()
-        rows.append({"quantity": "r(verbal, calibrated)", "estimate": float(fit.statistic), "ci_low": float(interval.low), "ci_high": float(interval.high), "n": len(ok), "status": "ok"})
+    fit = pearson(ok["verbal_confidence"], ok["chosen_confidence"])
+    rows.append({"quantity": "r(verbal, calibrated)", "estimate": fit["r"], "ci_low": fit["ci_low"], "ci_high": fit["ci_high"], "p": fit["p"], "n": fit["n"], "status": "ok" if np.isfinite(fit["r"]) else "constant or too few rows"})
     label = ok["correct"].astype(float).to_numpy()
     for name, column in (("verbal", "verbal_confidence"), ("calibrated", "chosen_confidence")):
         if len(np.unique(label)) == 2:

@@ -9,12 +9,11 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from scipy import stats as scipy_stats
 
 from experiments.abstention.context import AbstentionContext
 from experiments.abstention.paper import PAPER
 from experiments.verbal_confidence.report import pilot_section
-from interp.analysis.stats import bootstrap_ci, bootstrap_score, ece, reliability
+from interp.analysis.stats import bootstrap_ci, bootstrap_score, ece, pearson, reliability
 from interp.io import markdown_table, save_figure
 from interp.pipeline.report import code_section, comparison_section, fmt, stage_times_section, table_or_none, with_ci
 
@@ -54,7 +53,7 @@ def phase1_section(ctx: AbstentionContext, rows: Rows) -> list[str]:
     auroc = bootstrap_score(correct, confidence, "auroc", n_boot=N_BOOT, seed=seed) if len(np.unique(correct)) == 2 else (np.nan, np.nan, np.nan)
     bins = reliability(confidence, correct, int(ctx.config.phase1.r_bins))
     filled = bins[bins["n"] > 0]
-    binned = scipy_stats.pearsonr(filled["mean_confidence"], 1 - filled["accuracy"]) if len(filled) > 2 and filled["accuracy"].nunique() > 1 else None
+    binned = pearson(filled["mean_confidence"], 1 - filled["accuracy"])
     right, wrong = confidence[correct == 1], confidence[correct == 0]
     pooled = np.sqrt(((len(right) - 1) * right.var(ddof=1) + (len(wrong) - 1) * wrong.var(ddof=1)) / max(1, len(right) + len(wrong) - 2)) if len(right) > 1 and len(wrong) > 1 else np.nan
     cohen = (wrong.mean() - right.mean()) / pooled if np.isfinite(pooled) and pooled > 0 else np.nan
@@ -62,7 +61,7 @@ def phase1_section(ctx: AbstentionContext, rows: Rows) -> list[str]:
     similar = (errors["chosen_kind"] == "similar").mean() if len(errors) else np.nan
     ours = (
         f"accuracy {with_ci(*accuracy)}; τ = {tau:.2f}; ECE {with_ci(*calibration_error)}; AUROC {with_ci(*auroc) if np.isfinite(auroc[0]) else 'n/a'}; "
-        + (f"binned r({len(filled) - 2}) = {binned.statistic:+.2f} (p = {binned.pvalue:.2g})" if binned else "binned r: n/a (fewer than 3 filled bins)")
+        + (f"binned r({len(filled) - 2}) = {binned['r']:+.2f} (p = {binned['p']:.2g})" if np.isfinite(binned["r"]) else "binned r: n/a (fewer than 4 filled bins or constant)")
         + f"; Cohen's d (wrong − right) = {fmt(cohen, '{:+.2f}')}"
     )
     rows.append(("Phase 1 (4-way, calibrated)", PAPER["phase1"], ours, "phase1"))

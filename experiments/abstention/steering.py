@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 
 from experiments.abstention.context import AbstentionContext
 from experiments.abstention.phases import PHASE2_STORE
 from interp.analysis import steering_vector
-from interp.analysis.stats import bootstrap_ci, fit_logit, parallel_mediation
+from interp.analysis.stats import bootstrap_ci, clustered_slope, fit_logit, parallel_mediation
 from interp.errors import ConfigError
 from interp.interventions import Steer
 from interp.prompting import Batch
@@ -98,20 +97,19 @@ def summary(table: pd.DataFrame, n_boot: int, seed: int) -> pd.DataFrame:
 
 
 def slopes(table: pd.DataFrame) -> pd.DataFrame:
-    """OLS of abstention (0/1, in pp) on α with item-clustered SEs: pooled over layers and per
-    layer; the slope per unit α with its 95% CI and p."""
+    """Abstention (0/1, in pp) regressed on α with item-clustered SEs (`clustered_slope`), pooled
+    over layers and per layer: the slope per unit α with its 95% CI and p, and r of the rate per α
+    against α."""
     ok = table[table["status"] == "ok"]
     rows = []
     for layer, cell in [("all", ok), *ok.groupby("layer", sort=True)]:
         y = 100 * cell["abstain"].astype(float).to_numpy()
-        X = sm.add_constant(cell[["alpha"]].to_numpy(float))
-        groups = pd.factorize(cell["trial_id"])[0]
         if np.std(y) == 0:
             rows.append({"layer": str(layer), "n": len(cell), "status": "abstention constant"})
             continue
-        fit = sm.OLS(y, X).fit(cov_type="cluster", cov_kwds={"groups": groups})
-        low, high = fit.conf_int()[1]
-        rows.append({"layer": str(layer), "n": len(cell), "slope_pp_per_alpha": float(fit.params[1]), "ci_low": float(low), "ci_high": float(high), "p": float(fit.pvalues[1]), "r": float(np.corrcoef(cell.groupby("alpha")["abstain"].mean().index, cell.groupby("alpha")["abstain"].mean().to_numpy(float))[0, 1]), "status": "ok"})
+        fit = clustered_slope(y, cell["alpha"].to_numpy(float), cell["trial_id"].to_numpy())
+        rates = cell.groupby("alpha")["abstain"].mean()
+        rows.append({"layer": str(layer), "n": len(cell), "slope_pp_per_alpha": fit["slope"], "ci_low": fit["ci_low"], "ci_high": fit["ci_high"], "p": fit["p"], "r": float(np.corrcoef(rates.index, rates.to_numpy(float))[0, 1]), "status": "ok"})
     return pd.DataFrame(rows)
 
 

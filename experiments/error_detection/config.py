@@ -102,9 +102,11 @@ class PIKSection:
 @dataclass
 class FoilsSection:
     """§6.5: hard, easy and unrelated foils in A1's slot (seeded by `seed`; None: the run seed),
-    verified and corrected like A1; `other_source` frames the foil as another source's answer."""
+    verified and corrected like A1; `other_source` frames the foil as another source's answer;
+    `n_questions` takes a seeded subset of the questions (None: all; the rest get a status)."""
 
     enabled: bool = True
+    n_questions: int | None = None
     seed: int | None = None
     other_source: bool = False
 

@@ -41,6 +41,8 @@ def run(ctx: ErrorDetectionContext) -> pd.DataFrame:
         return _skipped(ctx, f"skipped (foils are built for TriviaQA answers, not {ctx.config.data.dataset})")
     table = ctx.detection
     questions = table[table["status"] == "ok"]
+    if spec.n_questions is not None:
+        questions = ctx.draw(questions, int(spec.n_questions), "foil questions")
     seed = ctx.seed if spec.seed is None else int(spec.seed)
     samples = None
     if ctx.run.has_table("pik_samples"):

@@ -55,7 +55,7 @@ def pik(config: ErrorDetectionConfig, shape: Shape) -> list[Work]:
 def foils(config: ErrorDetectionConfig, shape: Shape) -> list[Work]:
     if not config.foils.enabled:
         return []
-    n = 3 * config.sets.trials
+    n = 3 * (config.sets.trials if config.foils.n_questions is None else min(config.sets.trials, config.foils.n_questions))
     return [Work("foils", n, "verification", extra_rows=n, decode=math.ceil(n / int(config.batch_size)) * config.correction.max_new_tokens, note="3 foils per question: verification + correction")]
 
 

@@ -9,12 +9,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats as scipy_stats
 
 from experiments.error_detection.behaviour import auroc_row
 from experiments.error_detection.context import BASELINE, ErrorDetectionContext
 from interp.analysis import cross_validate, probe_sweep, target_problem
-from interp.analysis.stats import increment_test
+from interp.analysis.stats import increment_test, pearson
 
 TARGETS = (
     ("V", "yes", "all"),
@@ -155,15 +154,8 @@ def correlations(table: pd.DataFrame, scores: pd.DataFrame, layer: int, n_boot: 
     out = []
     for subset, frame in (("all", rows), ("A1 incorrect", rows[~rows["correct"].astype(bool)] if len(rows) else rows)):
         for variable in ("vld", "confidence", "correct", "logprob_mean"):
-            pair = frame[["score", variable]].astype(float).dropna()
-            record = {"variable": variable, "subset": subset, "layer": layer, "n": len(pair), "r": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "p": float("nan"), "status": "ok"}
-            if len(pair) < 4 or pair[variable].nunique() < 2 or pair["score"].nunique() < 2:
-                record["status"] = "constant or too few rows"
-            else:
-                fit = scipy_stats.pearsonr(pair["score"], pair[variable])
-                interval = fit.confidence_interval(0.95)
-                record.update(r=float(fit.statistic), p=float(fit.pvalue), ci_low=float(interval.low), ci_high=float(interval.high))
-            out.append(record)
+            fit = pearson(frame["score"].astype(float), frame[variable].astype(float)) if len(frame) else pearson([], [])
+            out.append({"variable": variable, "subset": subset, "layer": layer, **fit, "status": "ok" if np.isfinite(fit["r"]) else "constant or too few rows"})
     errors = rows[~rows["correct"].astype(bool)] if len(rows) else rows
     fa_cr = auroc_row("score_auroc_fa_vs_cr", errors["score"].to_numpy(float) if len(errors) else np.array([]), errors["yes"].astype(float).to_numpy() if len(errors) else np.array([]), "A1 incorrect", n_boot, seed)
     out.append({"variable": "V (false alarm vs correct rejection)", "subset": "A1 incorrect", "layer": layer, "n": fa_cr["n"], "r": fa_cr["estimate"], "ci_low": fa_cr["ci_low"], "ci_high": fa_cr["ci_high"], "p": float("nan"), "status": fa_cr["status"], "metric": "auroc"})

@@ -9,7 +9,8 @@ from interp.tasks.confidence import CONFIDENCE_CLASSES, DIGIT_VALUES, Categorica
 from interp.tasks.datasets import build_mcq_from_triviaqa, dedupe, load_bigmath, load_gsm8k, load_mcq, load_mmlu, load_mnli, load_triviaqa, to_trials
 from interp.tasks.demo import demo_trials
 from interp.tasks.embeddings import Encoder, embedding_pcs, load_encoder
-from interp.tasks.foils import ANSWER_TYPES, FOIL_KINDS, answer_type, build_foils
+from interp.tasks.answer_types import ANSWER_TYPES, answer_type
+from interp.tasks.foils import FOIL_KINDS, build_foils
 from interp.tasks.grading import OPEN_ENDED, Grade, grade_answer, grade_mcq, grade_mnli, grade_numeric, grade_triviaqa, grade_with_judge, hedges, normalize_answer, restates_question
 from interp.tasks.loading import DATASETS, load_trials
 from interp.tasks.mcq_items import build_typed_mcq, load_typed_mcq

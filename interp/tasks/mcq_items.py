@@ -44,7 +44,8 @@ import pandas as pd
 from interp.errors import ConfigError, DatasetError
 from interp.tasks.datasets import _load, _mcq_row, _text
 from interp.tasks.embeddings import Encoder, unit_rows
-from interp.tasks.foils import _aliases, _missing, answer_type, stable_hash
+from interp.tasks.answer_types import answer_type
+from interp.tasks.foils import _aliases, _missing, stable_hash
 from interp.tasks.grading import grade_triviaqa, normalize_answer
 
 __all__ = [

@@ -235,3 +235,20 @@ def test_bandness_by_hand():
     assert surface["n"].sum() == 8 and len(surface) == 4
     horizontal, _ = bandness([1, 1, 0, 0], [0.1, 0.1, 0.9, 0.9], [0, 100, 0, 100], n_bins=2)
     assert horizontal == pytest.approx(1.0)
+
+
+def test_clustered_slope_matches_statsmodels_and_clusters_widen_the_ci():
+    from interp.analysis.stats import clustered_slope
+
+    rng = np.random.default_rng(0)
+    items, alphas = 60, np.array([-2, -1, 1, 2], dtype=float)
+    item_effect = rng.normal(0, 20, items)
+    x = np.tile(alphas, items)
+    clusters = np.repeat(np.arange(items), len(alphas))
+    y = 30 - 10 * x + item_effect[clusters] + rng.normal(0, 5, len(x))
+    fit = clustered_slope(y, x, clusters)
+    reference = sm.OLS(y, sm.add_constant(x)).fit(cov_type="cluster", cov_kwds={"groups": clusters})
+    assert fit["slope"] == pytest.approx(reference.params[1]) and fit["p"] == pytest.approx(reference.pvalues[1])
+    assert fit["ci_low"] < -10 < fit["ci_high"] and fit["n_clusters"] == items
+    naive = sm.OLS(y, sm.add_constant(x)).fit()
+    assert (fit["ci_high"] - fit["ci_low"]) != pytest.approx(float(np.diff(naive.conf_int()[1])[0]))

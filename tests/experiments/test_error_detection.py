@@ -259,7 +259,7 @@ def test_a_merged_panl_and_an_empty_a2_end_with_their_status(tmp_path):
     store = capture_dataset(lm, trials, template, [0, 1], ["panl", "pl"], tmp_path / "store", batch_size=2, progress=False, readout=template.readout(lm.tokenizer))
     verdicts = verdict_table(store.index()).set_index("trial_id")
     assert verdicts.loc["ok", "verification_status"] == "ok" and verdicts.loc["ok", "verdict"] in ("Y", "N")
-    assert verdicts.loc["merged", "verification_status"].startswith("panl: token") and verdicts.loc["merged", "verdict"] is None
+    assert verdicts.loc["merged", "verification_status"].startswith("panl: token") and pd.isna(verdicts.loc["merged", "verdict"])
     behaviour = pd.DataFrame(
         {
             "trial_id": ["ok", "merged", "unanswered"],
@@ -278,7 +278,7 @@ def test_a_merged_panl_and_an_empty_a2_end_with_their_status(tmp_path):
     assert table.loc["ok", "status"] == "correction: a2: empty answer (nothing before the first newline)"
     assert table.loc["merged", "status"].startswith("verification: panl: token")
     assert table.loc["unanswered", "status"] == "stage 0: phase0: empty answer"
-    assert table.loc["ok", "sdt_cell"] in ("hit", "miss") and table.loc["merged", "sdt_cell"] is None
+    assert table.loc["ok", "sdt_cell"] in ("hit", "miss") and pd.isna(table.loc["merged", "sdt_cell"])
 
 
 def test_transfer_scores_the_probes_across_tasks(tiny_error_detection_run, tmp_path):

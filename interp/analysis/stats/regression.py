@@ -18,7 +18,7 @@ from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-__all__ = ["Increment", "LogitComparison", "VariancePartition", "fit_logit", "increment_test", "nested_logit", "oof_logit", "variance_partition"]
+__all__ = ["Increment", "clustered_slope", "pearson", "LogitComparison", "VariancePartition", "fit_logit", "increment_test", "nested_logit", "oof_logit", "variance_partition"]
 
 
 @dataclass
@@ -206,3 +206,31 @@ def increment_test(data: pd.DataFrame, outcome: str, baseline: Sequence[str], sc
     if flagged:
         result.status = f"ok ({', '.join(flagged)}: the LR test is unreliable)"
     return result
+
+
+def clustered_slope(y, x, clusters, level: float = 0.95) -> dict[str, float]:
+    """OLS slope of y [n] on x [n] with standard errors clustered by `clusters` [n] (e.g. the item
+    a steered trial belongs to; abstention.md §6.4): slope, its CI and p (statsmodels)."""
+    import statsmodels.api as sm
+
+    y, x = np.asarray(y, dtype=np.float64), np.asarray(x, dtype=np.float64)
+    groups = pd.factorize(pd.Series(np.asarray(clusters)))[0]
+    if not (len(y) == len(x) == len(groups)):
+        raise ValueError(f"y, x and clusters must have the same length, got {len(y)}, {len(x)}, {len(groups)}")
+    fit = sm.OLS(y, sm.add_constant(x, has_constant="add")).fit(cov_type="cluster", cov_kwds={"groups": groups})
+    low, high = fit.conf_int(alpha=1 - level)[1]
+    return {"slope": float(fit.params[1]), "ci_low": float(low), "ci_high": float(high), "p": float(fit.pvalues[1]), "n_clusters": int(groups.max() + 1)}
+
+
+def pearson(x, y, level: float = 0.95) -> dict[str, float]:
+    """Pearson r of x [n] and y [n] (rows with a NaN left out) with its Fisher-z CI and p
+    (scipy); NaN with n < 4 or a constant variable."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    out = {"r": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "p": float("nan"), "n": int(len(x))}
+    if len(x) < 4 or np.std(x) == 0 or np.std(y) == 0:
+        return out
+    fit = scipy_stats.pearsonr(x, y)
+    interval = fit.confidence_interval(level)
+    return {**out, "r": float(fit.statistic), "ci_low": float(interval.low), "ci_high": float(interval.high), "p": float(fit.pvalue)}
