@@ -35,6 +35,9 @@ class DatasetFilter:
     verification outcome stays variable); the rest get the status "excluded: label ..."."""
 
     mnli_labels: list[str] = field(default_factory=lambda: ["neutral"])
+    mnli_top_up: str | None = None
+    """Another MNLI file (e.g. validation-mismatched) whose items are appended when data.path holds
+    fewer kept items than sets.trials (§8: neutral items topped up from validation-mismatched)."""
 
 
 @dataclass

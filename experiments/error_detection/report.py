@@ -79,6 +79,17 @@ def behaviour_section(ctx: ErrorDetectionContext, rows: Rows) -> list[str]:
             if len(match):
                 first = match.iloc[0]
                 rows.append((f"P2 {model}: AUROC for V", PAPER[key], _increment(first, base=" + ".join(LABELS.get(c, c) for c in str(first["baseline"]).split(", ")), added=LABELS.get(first["added"], first["added"])), "behaviour"))
+        figure, axis = plt.subplots(figsize=(5.5, 3.2))
+        labels = [str(m).split(")")[0] + ")" for m in regressions["model"]]
+        x = np.arange(len(regressions))
+        axis.bar(x - 0.2, regressions["auroc_baseline"], width=0.4, label="smaller model")
+        axis.bar(x + 0.2, regressions["auroc_full"], width=0.4, label="+ added predictor")
+        axis.axhline(0.5, color="grey", linestyle="--", linewidth=0.8)
+        axis.set_xticks(x, labels)
+        axis.set_ylabel("out-of-fold AUROC for V")
+        axis.set_title("P2: does confidence add to log-prob?", fontsize=9)
+        axis.legend(fontsize=7)
+        lines += [_image(save_figure(figure, ctx.run.figure_path("p2_regressions"))), ""]
         betas = [c for c in regressions.columns if c.startswith("beta_")]
         shown = regressions[["model", "subset", "n", "lr_stat", "lr_p", "auroc_baseline", "auroc_full", "difference", "ci_low", "ci_high", *betas, "status"]]
         lines += ["## P2: regressions of V (§6.2)", "", "AUROCs from 5-fold out-of-fold predictions; LR tests from in-sample fits; standardised βs of the larger model.", "", markdown_table(shown), ""]

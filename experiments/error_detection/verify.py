@@ -15,7 +15,8 @@ from interp.errors import ConfigError
 from interp.forward import capture_dataset, continuation_logprobs, generate, logprob_features
 from interp.models import resolve_dtype
 from interp.prompting import Trial
-from interp.tasks import grade_answer, normalize_answer
+from interp.pipeline import resolve_path
+from interp.tasks import grade_answer, load_mnli, normalize_answer
 
 TRIAL_SETS = ("trials",)
 
@@ -29,7 +30,7 @@ def answers(ctx: ErrorDetectionContext) -> pd.DataFrame:
     def rows() -> pd.DataFrame:
         if ctx.config.data.dataset != "mnli":
             return load_rows(ctx)
-        return load_rows(ctx, keep=lambda frame: frame["gold"].isin(labels), why_not=f"excluded: gold label not in {sorted(labels)}")
+        return load_rows(ctx, keep=lambda frame: frame["gold"].isin(labels), why_not=f"excluded: gold label not in {sorted(labels)}", extra=mnli_top_up(ctx))
 
     share = float(ctx.config.answers.gold_share)
     if not 0 <= share <= 1:
@@ -62,6 +63,18 @@ def with_gold_answers(ctx: ErrorDetectionContext, answers: pd.DataFrame, share: 
             for name, value in logprob_features(logprobs).items():
                 table.loc[row, f"logprob_{name}"] = value
     return table
+
+
+def mnli_top_up(ctx: ErrorDetectionContext) -> pd.DataFrame | None:
+    """The rows of `filter.mnli_top_up` (ids prefixed "mm-" so they never clash with the first
+    file's), or None when it is not set."""
+    path = resolve_path(ctx.config.filter.mnli_top_up)
+    if path is None:
+        return None
+    if not path.exists():
+        raise ConfigError(f"filter.mnli_top_up: {path} does not exist")
+    rows = load_mnli(path, on_error="status")
+    return rows.assign(id="mm-" + rows["id"].astype(str))
 
 
 def verification(ctx: ErrorDetectionContext) -> pd.DataFrame:

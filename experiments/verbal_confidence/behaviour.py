@@ -32,10 +32,12 @@ MNLI_INSTRUCTION = "\nAnswer with one label: entailment, neutral or contradictio
 """Appended to an MNLI item's premise and hypothesis, so the Phase-0 prompt names the labels."""
 
 
-def load_rows(ctx: VerbalConfidenceContext, keep: Callable[[pd.DataFrame], pd.Series] | None = None, why_not: str = "excluded") -> pd.DataFrame:
+def load_rows(ctx: VerbalConfidenceContext, keep: Callable[[pd.DataFrame], pd.Series] | None = None, why_not: str = "excluded", extra: pd.DataFrame | None = None) -> pd.DataFrame:
     """The dataset rows (local file, else the hub when `data.hub`), deduplicated, with a `set`
     column from disjoint seeded sets over the rows whose status is ok. `keep` (rows → bool mask)
-    narrows the rows sets are drawn from; the others stay in the table with status `why_not`."""
+    narrows the rows sets are drawn from; the others stay in the table with status `why_not`.
+    `extra` rows (a top-up file) are used only when the kept rows are fewer than the sets ask
+    for; when they are, they come after the first file's rows."""
     spec = ctx.config.data
     if spec.dataset not in LOADERS:
         raise ConfigError(f"data.dataset: this pipeline reads {', '.join(LOADERS)}, not {spec.dataset!r}")
@@ -52,6 +54,12 @@ def load_rows(ctx: VerbalConfidenceContext, keep: Callable[[pd.DataFrame], pd.Se
         rows["question"] = [q if q is None else q + MNLI_INSTRUCTION for q in rows["question"]]
     if spec.limit is not None:
         rows = rows.head(int(spec.limit))
+    if extra is not None:
+        kept = (rows["status"] == "ok") & (keep(rows).astype(bool) if keep is not None else True)
+        if int(kept.sum()) < sum(asdict(ctx.config.sets).values()):
+            if spec.dataset == "mnli":
+                extra = extra.assign(question=[q if q is None else q + MNLI_INSTRUCTION for q in extra["question"]])
+            rows = pd.concat([rows, extra], ignore_index=True)
     rows = dedupe(rows).reset_index(drop=True)
     if keep is not None:
         rows.loc[(rows["status"] == "ok") & ~keep(rows).astype(bool), "status"] = why_not

@@ -308,3 +308,22 @@ def test_config_errors_name_the_key():
         load_config(TINY, {"patching": {"n_correct": "many"}})
     with pytest.raises(ConfigError, match="unknown key 'n_samples'"):
         load_config(TINY, {"foils": {"n_samples": 3}})
+
+
+def test_mnli_is_topped_up_from_a_second_file_only_when_short(tmp_path):
+    from conftest import MNLI, need
+
+    from experiments.error_detection.context import ErrorDetectionContext
+    from experiments.error_detection.verify import mnli_top_up
+    from experiments.verbal_confidence.behaviour import load_rows
+    from interp.io import RunDir
+
+    short = {"data": {"dataset": "mnli", "path": str(need(MNLI)), "limit": 30}, "filter": {"mnli_top_up": str(MNLI)}, "sets": {"trials": 20}}
+    config = load_config(TINY, short)
+    ctx = ErrorDetectionContext(config, RunDir(tmp_path / "short"))
+    rows = load_rows(ctx, keep=lambda f: f["gold"] == "neutral", extra=mnli_top_up(ctx))
+    assert rows["id"].str.startswith("mm-").any() and rows["id"].is_unique
+    assert set(rows.loc[rows["set"] == "trials", "gold"]) == {"neutral"} and (rows["set"] == "trials").sum() == 20
+    enough = ErrorDetectionContext(load_config(TINY, {**short, "data": {**short["data"], "limit": 400}}), RunDir(tmp_path / "enough"))
+    rows = load_rows(enough, keep=lambda f: f["gold"] == "neutral", extra=mnli_top_up(enough))
+    assert not rows["id"].str.startswith("mm-").any()
