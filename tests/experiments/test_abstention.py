@@ -149,6 +149,7 @@ def test_phase4_scale_shift_and_temperature_are_recovered_from_simulated_data():
     assert table.loc["scale", "ci_low"] < scale < table.loc["scale", "ci_high"]
 
 
+@pytest.mark.slow
 def test_killed_mid_run_resumes_without_redoing_finished_work(tiny_abstention_run, tmp_path):
     out = tmp_path / "resumed"
     command = [sys.executable, "-m", "interp.cli", "run", "abstention", "--config", str(TINY), "--out", str(out)]

@@ -195,6 +195,7 @@ def test_noising_calibration_is_balanced_over_sdt_cells_and_disjoint(tiny_error_
     np.testing.assert_allclose(summary["delta_d_prime"], summary["d_prime"] - summary["clean_d_prime"])
 
 
+@pytest.mark.slow
 def test_killed_mid_run_resumes_without_redoing_finished_work(tiny_error_detection_run, tmp_path):
     out = tmp_path / "resumed"
     command = [sys.executable, "-m", "interp.cli", "run", "error-detection", "--config", str(TINY), "--out", str(out)]
