@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 
 from experiments.abstention.context import AbstentionContext, calibrated
-from interp.forward import capture_dataset
 from interp.prompting import Trial
 from interp.readouts import fit_temperature
 
@@ -28,21 +27,7 @@ def _options(index: pd.DataFrame, k: int) -> np.ndarray:
 def read_pass(ctx: AbstentionContext, trials: list[Trial], kind: str, store: str, layers: list[int], roles: list[str]) -> pd.DataFrame:
     """One forward per batch of `kind`: the option logits at AC (index columns logits_k) and the
     residuals at (layers, roles) into `store`; one row per trial with its status."""
-    captured = capture_dataset(
-        ctx.lm,
-        trials,
-        ctx.template(kind),
-        layers=layers,
-        roles=roles,
-        out=ctx.run.path / store,
-        batch_size=int(ctx.config.batch_size),
-        chat=bool(ctx.config.chat),
-        seed=ctx.seed,
-        extra_meta={"pipeline": "abstention", "config": ctx.config.name, "prompt": kind},
-        ranks=ctx.run.ranks,
-        readout=ctx.readout(kind),
-    )
-    return captured.index()
+    return ctx.capture_store(trials, kind, store, layers, roles, readout=ctx.readout(kind), meta={"pipeline": "abstention", "prompt": kind}).index()
 
 
 def phase1(ctx: AbstentionContext) -> pd.DataFrame:

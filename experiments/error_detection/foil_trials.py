@@ -14,8 +14,6 @@ from experiments.error_detection.context import ErrorDetectionContext
 from experiments.error_detection.probes import downstream_layer, oof_score
 from experiments.error_detection.verify import corrected, verdict_table
 from interp.analysis.stats import increment_test
-from interp.forward import capture_dataset
-from interp.models import resolve_dtype
 from interp.prompting import Trial
 from interp.tasks import build_foils
 
@@ -57,21 +55,8 @@ def run(ctx: ErrorDetectionContext) -> pd.DataFrame:
         for r in ready.itertuples(index=False)
     ]
     layer = downstream_layer(ctx)
-    store = capture_dataset(
-        ctx.lm,
-        trials,
-        ctx.template("verification_foil"),
-        layers=[layer],
-        roles=["panl"],
-        out=ctx.run.path / STORE,
-        batch_size=int(ctx.config.batch_size),
-        chat=bool(ctx.config.chat),
-        dtype=resolve_dtype(ctx.config.verification.dtype),
-        seed=ctx.seed,
-        extra_meta={"pipeline": "error_detection", "config": ctx.config.name, "prompt": "verification_foil", "foil_seed": seed},
-        ranks=ctx.run.ranks,
-        readout=ctx.readout("verification_foil"),
-    )
+    meta = {"pipeline": "error_detection", "prompt": "verification_foil", "foil_seed": seed}
+    store = ctx.capture_store(trials, "verification_foil", STORE, [layer], ["panl"], ctx.config.verification.dtype, ctx.readout("verification_foil"), meta)
     verdicts = verdict_table(store.index())
     verdicts["source_trial"] = verdicts["trial_id"].str.split("#foil-").str[0]
     verdicts["kind"] = verdicts["trial_id"].str.split("#foil-").str[1]

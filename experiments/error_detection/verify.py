@@ -12,8 +12,7 @@ import pandas as pd
 from experiments.error_detection.context import ErrorDetectionContext, sdt_cell
 from experiments.verbal_confidence.behaviour import answer_and_rate, load_rows
 from interp.errors import ConfigError
-from interp.forward import capture_dataset, continuation_logprobs, generate, logprob_features
-from interp.models import resolve_dtype
+from interp.forward import continuation_logprobs, generate, logprob_features
 from interp.prompting import Trial
 from interp.pipeline import resolve_path
 from interp.tasks import grade_answer, load_mnli, normalize_answer
@@ -86,21 +85,8 @@ def verification(ctx: ErrorDetectionContext) -> pd.DataFrame:
     trials = ctx.verification_trials(answered)
     ctx.pilot_readouts(["verification"], trials[: int(ctx.config.pilot.n)], float(ctx.config.pilot.min_agreement))
     spec = ctx.config.verification
-    store = capture_dataset(
-        ctx.lm,
-        trials,
-        ctx.template("verification"),
-        layers=ctx.layers("verification"),
-        roles=list(spec.roles),
-        out=ctx.run.path / "activations",
-        batch_size=int(ctx.config.batch_size),
-        chat=bool(ctx.config.chat),
-        dtype=resolve_dtype(spec.dtype),
-        seed=ctx.seed,
-        extra_meta={"pipeline": "error_detection", "config": ctx.config.name, "prompt": "verification"},
-        ranks=ctx.run.ranks,
-        readout=ctx.readout("verification"),
-    )
+    meta = {"pipeline": "error_detection", "prompt": "verification"}
+    store = ctx.capture_store(trials, "verification", "activations", ctx.layers("verification"), list(spec.roles), spec.dtype, ctx.readout("verification"), meta)
     index = store.index()
     table = verdict_table(index)
     ctx.run.write_table("verification", table)

@@ -9,8 +9,6 @@ import pandas as pd
 
 from experiments.verbal_confidence.causal import STORES, steering_roles
 from experiments.verbal_confidence.context import VerbalConfidenceContext
-from interp.forward import capture_dataset
-from interp.models import resolve_dtype
 
 
 def run(ctx: VerbalConfidenceContext) -> pd.DataFrame:
@@ -19,35 +17,9 @@ def run(ctx: VerbalConfidenceContext) -> pd.DataFrame:
     spec = ctx.config.capture
     if ctx.config.steering.numeric:
         activation = table.loc[(table["set"] == "activation") & (table["status"] == "ok"), "trial_id"].tolist()
-        capture_dataset(
-            ctx.lm,
-            ctx.trials(activation),
-            ctx.template("numeric"),
-            layers=ctx.layers("steering"),
-            roles=steering_roles(ctx, "numeric"),
-            out=ctx.run.path / STORES["numeric"],
-            batch_size=int(ctx.config.batch_size),
-            chat=bool(ctx.config.chat),
-            dtype=resolve_dtype(spec.dtype),
-            seed=ctx.seed,
-            extra_meta={"pipeline": "verbal_confidence", "config": ctx.config.name, "prompt": "numeric"},
-            progress=False,
-            ranks=ctx.run.ranks,
-        )
-    store = capture_dataset(
-        ctx.lm,
-        ctx.trials(ids),
-        ctx.template("categorical"),
-        layers=ctx.layers("capture"),
-        roles=list(spec.roles),
-        out=ctx.run.path / "activations",
-        batch_size=int(ctx.config.batch_size),
-        chat=bool(ctx.config.chat),
-        dtype=resolve_dtype(spec.dtype),
-        seed=ctx.seed,
-        extra_meta={"pipeline": "verbal_confidence", "config": ctx.config.name},
-        ranks=ctx.run.ranks,
-    )
+        meta = {"pipeline": "verbal_confidence", "prompt": "numeric"}
+        ctx.capture_store(ctx.trials(activation), "numeric", STORES["numeric"], ctx.layers("steering"), steering_roles(ctx, "numeric"), spec.dtype, meta=meta, progress=False)
+    store = ctx.capture_store(ctx.trials(ids), "categorical", "activations", ctx.layers("capture"), list(spec.roles), spec.dtype, meta={"pipeline": "verbal_confidence"})
     index = store.index()
     ctx.run.write_table("capture", index)
     return index

@@ -14,10 +14,10 @@ import pandas as pd
 import torch
 
 from interp.errors import ConfigError
-from interp.forward import pilot_readout
+from interp.forward import capture_dataset, pilot_readout
 from interp.interventions import sweep
 from interp.io import ActivationStore, RunDir, write_json
-from interp.models import LM, load_model
+from interp.models import LM, load_model, resolve_dtype
 from interp.pipeline.config import parse_layers
 from interp.prompting import Batch, Template, Trial
 from interp.readouts import Readout
@@ -133,6 +133,38 @@ class Context:
     def batches(self, trials: Sequence[Trial], kind: str) -> tuple[list[Batch], dict[str, str]]:
         """Left-padded batches of the renderable trials and the render statuses of the others."""
         return self.template(kind).batches(trials, self.lm.tokenizer, int(self.config.batch_size), chat=bool(self.config.chat))
+
+    def capture_store(
+        self,
+        trials: Sequence[Trial],
+        kind: str,
+        store: str,
+        layers: Sequence[int],
+        roles: Sequence[str],
+        dtype: str = "float32",
+        readout: Readout | None = None,
+        meta: Mapping[str, Any] | None = None,
+        progress: bool = True,
+    ) -> ActivationStore:
+        """`capture_dataset` of `trials` rendered by template `kind` into the run's folder `store`
+        (resumable, shared by the run's ranks), with the run's batch size, chat mode, seed and
+        config name; a `readout` reads the same forward into the store's index."""
+        return capture_dataset(
+            self.lm,
+            trials,
+            self.template(kind),
+            layers=layers,
+            roles=roles,
+            out=self.run.path / store,
+            batch_size=int(self.config.batch_size),
+            chat=bool(self.config.chat),
+            dtype=resolve_dtype(dtype),
+            seed=self.seed,
+            extra_meta={"config": self.config.name, **dict(meta or {})},
+            progress=progress,
+            ranks=self.run.ranks,
+            readout=readout,
+        )
 
     def store(self, name: str = "activations") -> ActivationStore:
         """The activation store the run keeps in folder `name`."""
