@@ -1,8 +1,9 @@
 """Stage "decoding" (abstention.md §6.7, the v2 / journal additions): the ten-class verbal
 confidence of each Phase-1 choice in a separate pass; its correlation with calibrated confidence,
-the AUROC of each for correctness, and its LR test over C in the Phase-2 model; ridge decoding of
-verbal and calibrated confidence (and a logistic probe of correctness) at AC and at the QLT
-control, per layer, with ΔR² of each readout over the other."""
+the AUROC of each for correctness, its LR test over C and the Phase-2 full model with it
+(C+D+R+E+V, table phase2_verbal); ridge decoding of verbal and calibrated confidence (and a
+logistic probe of correctness) at AC and at the QLT control, per layer, with ΔR² of each readout
+over the other (ridge α by inner CV)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pandas as pd
 
 from experiments.abstention.context import AbstentionContext
 from experiments.abstention.phases import PHASE1_STORE
-from experiments.abstention.policy import policy_data
+from experiments.abstention.policy import policy_data, verbal_model_rows
 from interp.analysis import probe_sweep
 from interp.analysis.stats import bootstrap_score, nested_logit, pearson, variance_partition
 from interp.forward import last_token_logits
@@ -69,13 +70,15 @@ def run(ctx: AbstentionContext) -> pd.DataFrame:
     except Exception as error:
         rows.append({"quantity": "verbal over C in Phase 2 (LR χ²(1))", "status": f"fit failed: {error}"[:160]})
     ctx.run.write_table("verbal_summary", pd.DataFrame(rows))
+    ctx.run.write_table("phase2_verbal", pd.DataFrame(verbal_model_rows(data)))
     ctx.run.write_table("decoding", probes(ctx, ok))
     return table
 
 
 def probes(ctx: AbstentionContext, rated: pd.DataFrame) -> pd.DataFrame:
     """Per layer at AC and QLT: ridge R² of verbal and calibrated confidence, logistic AUROC of
-    correctness (5-fold, CIs); at AC also ΔR² of each readout over the other."""
+    correctness (5-fold, CIs); at AC also ΔR² of each readout over the other, the ridge α chosen
+    by inner CV in each training fold (§8)."""
     store = ctx.store(PHASE1_STORE)
     index = rated.set_index("trial_id")
     frames = []
@@ -95,6 +98,6 @@ def probes(ctx: AbstentionContext, rated: pd.DataFrame) -> pd.DataFrame:
             y, base = rows[column].to_numpy(float), rows[[other]].to_numpy(float)
             if len(y) < 5 or np.std(y) == 0:
                 continue
-            part = variance_partition(acts, base, y, seed=ctx.seed)
+            part = variance_partition(acts, base, y, alpha=None, seed=ctx.seed)
             unique.append({"layer": layer, "role": "answer_colon", "target": name, "metric": "delta_r2", "score": part.r2_both - part.r2_base, "r2_base": part.r2_base, "r2_both": part.r2_both, "status": "ok"})
     return pd.concat([out, pd.DataFrame(unique)], ignore_index=True)

@@ -15,7 +15,10 @@ PAPER: dict[str, str] = {
     "steering_accuracy": "accuracy on answered 59.2% → 53.7%; coverage 33.5% → 93%",
     "mediation": "total c = −0.824; M1 67.1% [indirect −0.55]; M2 26.2% [−0.22]; corr(M1, M2) = −0.24",
     "phase4": "GPT-4o adding C: ΔAIC −1,953, χ²(1) = 1,955; scale 1.80, shift −97.6, temperature 31 (Gemma scale 0.66, shift +1.0)",
+    "phase4_betas": "GPT-4o β_std: C −1.09 (z = −34.1), T +1.03, R −0.22, D 0.05, top PC −0.11",
     "bandness": "0.042 with Phase-1 confidence vs 0.78 with self-rated confidence",
     "verbal": "r ≈ 0.3–0.4 with calibrated confidence; less discriminative; predicts abstention independently",
+    "verbal_full": "verbal confidence predicts abstention independently in all models",
     "decoding": "Gemma AC ridge R²: verbal 0.39 (L37), calibrated 0.58 (L61); control position ≈ 0",
+    "delta_r2": "Gemma ΔR² over the other readout: verbal +0.27, calibrated +0.45",
 }

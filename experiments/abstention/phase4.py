@@ -1,8 +1,10 @@
 """Stage "phase4" (abstention.md §6.6): instructed thresholds. A small paraphrase search picks
 the prompt wording with the most abstention at T = 100 on calibration items; then every test
 item at every T: the reply's Answer / Confidence / Final fields parsed with statuses; threshold-
-only, T + D and T + C + D models; the policy's scale, shift and temperature with item-bootstrap
-CIs; the accuracy-among-answered trend; bandness with Phase-1 and with self-rated confidence."""
+only, T + D and T + C + D models; standardised βs of the full model with R and the top embedding
+PC; the policy's scale, shift and temperature with item-bootstrap CIs; the accuracy-among-answered
+trend; the abstention surfaces and bandness with Phase-1 and with self-rated confidence, and their
+contrast with an item-bootstrap CI."""
 
 from __future__ import annotations
 
@@ -10,10 +12,16 @@ import numpy as np
 import pandas as pd
 
 from experiments.abstention.context import AbstentionContext
+from experiments.abstention.policy import standardised_rows
 from interp.analysis.stats import bandness, bootstrap_indices, fit_logit, nested_logit, phase4_policy
 from interp.forward import generate
 from interp.prompting import Trial
 from interp.tasks import parse_threshold_reply
+
+TOP_PC = "pc_1"
+"""The top embedding PC of the §6.6 full model: the first principal component of the controls."""
+BANDNESS_SOURCES = (("Phase-1 confidence", "C"), ("self-rated confidence", "self_confidence"))
+"""The two confidence sources of the bandness contrast (§6.6 step 4): label, column."""
 
 
 def replies(ctx: AbstentionContext, trials: list[Trial], wording: int) -> pd.DataFrame:
@@ -63,6 +71,7 @@ def run(ctx: AbstentionContext) -> pd.DataFrame:
         table = pd.DataFrame([{"status": "skipped (phase4.enabled is off)"}])
         ctx.run.write_table("phase4", table)
         ctx.run.write_table("phase4_models", table)
+        ctx.run.write_table("phase4_surface", table)
         return table
     chosen = search(ctx)
     ids = ctx.ids("test")
@@ -74,15 +83,75 @@ def run(ctx: AbstentionContext) -> pd.DataFrame:
     controls = ctx.run.read_table("controls").set_index("trial_id")
     table["C"] = 100 * first.loc[table["trial_id"], "chosen_confidence"].to_numpy(float)
     table["D"] = controls.reindex(table["trial_id"])["difficulty"].to_numpy(float)
+    for name, column in (("R", "rag"), (TOP_PC, TOP_PC)):
+        table[name] = controls.reindex(table["trial_id"])[column].to_numpy(float) if column in controls else np.nan
     table["phase1_choice_kept"] = table["answer"].astype(float).to_numpy() == first.loc[table["trial_id"], "choice"].to_numpy(float)
     ctx.run.write_table("phase4", table)
     ctx.run.write_table("phase4_models", models(table, int(ctx.config.mediation.n_boot), ctx.seed))
+    ctx.run.write_table("phase4_surface", surfaces(table))
     return table
+
+
+def _parsed(table: pd.DataFrame) -> pd.DataFrame:
+    """The parsed trials with abstain as 0/1 and T (points) as floats."""
+    return table[table["status"] == "ok"].assign(abstain=lambda f: f["abstain"].astype(float), T=lambda f: f["threshold"].astype(float))
+
+
+def surfaces(table: pd.DataFrame) -> pd.DataFrame:
+    """The Phase-4 surfaces of §6.6 step 1 (`bandness`): abstention rate per confidence decile ×
+    threshold, for Phase-1 and for self-rated confidence (a source with no parsed confidence is
+    left out): confidence_source, bin, confidence_low, confidence_high, threshold, n, rate."""
+    data = _parsed(table)
+    frames = []
+    for label, column in BANDNESS_SOURCES:
+        usable = data.dropna(subset=[column]) if column in data else data.iloc[:0]
+        if len(usable):
+            frames.append(bandness(usable["abstain"], usable[column].astype(float), usable["T"])[1].assign(confidence_source=label))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame([{"confidence_source": "none", "status": "no parsed trials with a confidence"}])
+
+
+def full_model_rows(data: pd.DataFrame, base: list[str]) -> list[dict]:
+    """§6.6: standardised βs (SE, z, p) of T (+ D) + C + R + the top embedding PC, every predictor
+    z-scored; R or the PC missing from the controls gets a status row and is left out."""
+    extra = {"R": "RAG score", TOP_PC: "top embedding PC"}
+    present = [c for c in extra if c in data and data[c].notna().any()]
+    rows = [{"quantity": f"beta_std full {c}", "status": f"skipped (no {label} in the controls table)"} for c, label in extra.items() if c not in present]
+    try:
+        fitted = standardised_rows(data, [*base, "C", *present])
+    except Exception as error:  # separation, a constant predictor
+        return [*rows, {"quantity": "beta_std full", "status": f"fit failed: {error}"[:200]}]
+    return [{"quantity": f"beta_std full {r.pop('predictor')}", "estimate": r.pop("beta_std", np.nan), **r} for r in fitted] + rows
+
+
+def bandness_rows(data: pd.DataFrame, n_boot: int, seed: int) -> list[dict]:
+    """Bandness with each confidence source, and the contrast Phase-1 − self-rated on the trials
+    with both, with a percentile CI from a bootstrap over items (all of an item's thresholds)."""
+    rows = []
+    for label, column in BANDNESS_SOURCES:
+        usable = data.dropna(subset=[column])
+        value = bandness(usable["abstain"], usable[column].astype(float), usable["T"])[0] if len(usable) else np.nan
+        rows.append({"quantity": f"bandness ({label})", "estimate": value, "n": len(usable), "status": "ok" if len(usable) else "no parsed confidence"})
+    columns = [column for _, column in BANDNESS_SOURCES]
+    both = data.dropna(subset=columns).reset_index(drop=True)
+    quantity = "bandness contrast (Phase-1 − self-rated)"
+    if both.empty:
+        return [*rows, {"quantity": quantity, "n": 0, "status": "no parsed self-rated confidence"}]
+
+    def contrast(index: np.ndarray) -> float:
+        part = both.iloc[index]
+        first, second = (bandness(part["abstain"], part[column].astype(float), part["T"])[0] for column in columns)
+        return first - second
+
+    draws = np.array([contrast(index) for index in bootstrap_indices(len(both), n_boot, clusters=both["trial_id"].to_numpy(), seed=seed)])
+    draws = draws[np.isfinite(draws)]
+    low, high = np.quantile(draws, [0.025, 0.975]) if len(draws) else (np.nan, np.nan)
+    estimate = contrast(np.arange(len(both)))
+    return [*rows, {"quantity": quantity, "estimate": estimate, "ci_low": float(low), "ci_high": float(high), "n": len(both), "status": "ok" if np.isfinite(estimate) else "abstention constant on these trials"}]
 
 
 def models(table: pd.DataFrame, n_boot: int, seed: int) -> pd.DataFrame:
     """The Phase-4 model comparisons and policy parameters (§5, §6.6) on the parsed trials."""
-    data = table[table["status"] == "ok"].assign(abstain=lambda f: f["abstain"].astype(float), T=lambda f: f["threshold"].astype(float))
+    data = _parsed(table)
     use_d = data["D"].notna().any()
     base = ["T", *(["D"] if use_d else [])]
     rows = []
@@ -97,6 +166,7 @@ def models(table: pd.DataFrame, n_boot: int, seed: int) -> pd.DataFrame:
     rows.append({"quantity": f"adding C to {' + '.join(base)}", "lr_stat": comparison.lr_stat, "p": comparison.lr_p, "delta_aic": comparison.aic_full - comparison.aic_base, "pseudo_r2_base": comparison.pseudo_r2_base, "pseudo_r2_full": comparison.pseudo_r2_full, "n": len(data), "status": "ok"})
     for name, beta in comparison.standardized_betas.items():
         rows.append({"quantity": f"beta_std {name}", "estimate": float(beta), "status": "ok"})
+    rows += full_model_rows(data, base)
     frame = data[["trial_id", "abstain", *base, "C"]].dropna().reset_index(drop=True)
 
     def params(rows_: np.ndarray) -> dict[str, float]:
@@ -121,8 +191,5 @@ def models(table: pd.DataFrame, n_boot: int, seed: int) -> pd.DataFrame:
         trend = fit_logit(answered["correct"].astype(float).to_numpy(), answered[["T"]])
         low, high = trend.conf_int().loc["T"]
         rows.append({"quantity": "accuracy among answered ~ T (logit β per point)", "estimate": float(trend.params["T"]), "ci_low": float(low), "ci_high": float(high), "p": float(trend.pvalues["T"]), "n": len(answered), "status": "ok"})
-    for label, column in (("bandness (Phase-1 confidence)", "C"), ("bandness (self-rated confidence)", "self_confidence")):
-        usable = data.dropna(subset=[column])
-        value = bandness(usable["abstain"], usable[column].astype(float), usable["T"])[0] if len(usable) else np.nan
-        rows.append({"quantity": label, "estimate": value, "n": len(usable), "status": "ok" if len(usable) else "no parsed confidence"})
+    rows += bandness_rows(data, n_boot, seed)
     return pd.DataFrame(rows)

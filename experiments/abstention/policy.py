@@ -2,9 +2,12 @@
 logistic models of abstention on Phase-1 confidence C, difficulty D, the RAG score R and the
 embedding PCs E, alone and together, compared by AIC, McFadden R² and LR tests; the full
 standardised model; and the implicit threshold T50 and policy temperature from C + D, with
-bootstrap CIs."""
+bootstrap CIs. The full model with the v2 verbal confidence (`verbal_model_rows`) runs in the
+decoding stage, which rates it."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -33,11 +36,12 @@ def _pcs(data: pd.DataFrame) -> list[str]:
     return [c for c in data.columns if c.startswith("pc_")]
 
 
-def model_rows(data: pd.DataFrame) -> list[dict]:
-    """AIC, McFadden R², log-likelihood and coefficients of each model of §6.3 (a model whose
-    predictor is missing, or whose outcome has one class, gets a status)."""
+def model_rows(data: pd.DataFrame, models: Mapping[str, list[str]] | None = None) -> list[dict]:
+    """AIC, McFadden R², log-likelihood and coefficients (of every predictor but the PCs, or of
+    the first three PCs of E) of each model (default those of §6.3); a model whose predictor is
+    missing, or whose outcome has one class, gets a status."""
     pcs = _pcs(data)
-    models = {"C": ["C"], "D": ["D"], "R": ["R"], "E": pcs, "C+D": ["C", "D"], "C+R": ["C", "R"], "C+E": ["C", *pcs], "C+D+R+E": ["C", "D", "R", *pcs]}
+    models = models or {"C": ["C"], "D": ["D"], "R": ["R"], "E": pcs, "C+D": ["C", "D"], "C+R": ["C", "R"], "C+E": ["C", *pcs], "C+D+R+E": ["C", "D", "R", *pcs]}
     rows = []
     for name, predictors in models.items():
         frame = data[["abstain", *predictors]].dropna()
@@ -48,11 +52,29 @@ def model_rows(data: pd.DataFrame) -> list[dict]:
         if frame["abstain"].nunique() < 2:
             rows.append({**row, "status": "abstention has one class"})
             continue
-        fit = fit_logit(frame["abstain"].to_numpy(float), frame[predictors])
+        try:
+            fit = fit_logit(frame["abstain"].to_numpy(float), frame[predictors])
+        except Exception as error:  # separation, a singular design
+            rows.append({**row, "status": f"fit failed: {error}"[:160]})
+            continue
         row.update(aic=float(fit.aic), pseudo_r2=float(fit.prsquared), llf=float(fit.llf), status="ok")
-        for predictor in predictors[:3]:
+        for predictor in [p for p in predictors if p not in pcs] or predictors[:3]:
             row[f"beta_{predictor}"], row[f"se_{predictor}"], row[f"z_{predictor}"] = float(fit.params[predictor]), float(fit.bse[predictor]), float(fit.tvalues[predictor])
         rows.append(row)
+    return rows
+
+
+def verbal_model_rows(data: pd.DataFrame) -> list[dict]:
+    """The full model plus the v2 verbal confidence V (§6.3, §6.7: does V predict abstention
+    beside C, D, R and E?): the "C+D+R+E+V" row of `model_rows` with the LR χ²(1) and ΔAIC of V
+    over C+D+R+E, or a status row when `data` holds no verbal rating."""
+    predictors = ["C", "D", "R", *_pcs(data), "V"]
+    if "V" not in data or data["V"].isna().all():
+        return [{"model": "C+D+R+E+V", "predictors": ", ".join(predictors), "n": 0, "status": "skipped (no verbal confidence rated)"}]
+    rows = model_rows(data, {"C+D+R+E+V": predictors})
+    if rows[0]["status"] == "ok":
+        added = nested_logit(data, "abstain", predictors[:-1], ["V"])
+        rows[0].update(lr_stat_V=added.lr_stat, lr_p_V=added.lr_p, delta_aic_V=added.aic_full - added.aic_base)
     return rows
 
 
@@ -74,15 +96,14 @@ def test_rows(data: pd.DataFrame) -> list[dict]:
     return out
 
 
-def standardised_rows(data: pd.DataFrame) -> list[dict]:
-    """The full model on z-scored predictors: β_std, SE and z of every predictor."""
-    predictors = [c for c in ["C", "D", "R", *_pcs(data)] if data[c].notna().any()]
+def standardised_rows(data: pd.DataFrame, predictors: Sequence[str] | None = None) -> list[dict]:
+    """A logistic model of abstain on z-scored `predictors` (default the full model C, D, R and
+    the PCs; those with no value are left out): β_std, SE, z and p of every predictor."""
+    predictors = [c for c in (predictors or ["C", "D", "R", *_pcs(data)]) if data[c].notna().any()]
     frame = data[["abstain", *predictors]].dropna()
     if frame["abstain"].nunique() < 2:
         return [{"predictor": "all", "status": "abstention has one class"}]
-    z = frame[predictors]
-    z = (z - z.mean()) / z.std(ddof=0)
-    fit = fit_logit(frame["abstain"].to_numpy(float), z)
+    fit = fit_logit(frame["abstain"].to_numpy(float), frame[predictors], standardise=True)
     return [{"predictor": p, "beta_std": float(fit.params[p]), "se": float(fit.bse[p]), "z": float(fit.tvalues[p]), "p": float(fit.pvalues[p]), "n": len(frame), "status": "ok"} for p in predictors]
 
 

@@ -92,11 +92,19 @@ def phase2_section(ctx: AbstentionContext, rows: Rows) -> list[str]:
     rows.append(("Phase-1 choice kept", PAPER["stability"], f"Phase 2 {fmt(kept, '{:.1%}')}; Phase 4 {fmt(kept4, '{:.1%}')}", "phase2"))
     lines = ["## Phase 2: free abstention (§6.3)", "", f"Abstention {with_ci(*rate)}; accuracy among answered {fmt(accuracy)}.", ""]
     models = table_or_none(ctx.run, "phase2_models")
+    verbal = table_or_none(ctx.run, "phase2_verbal")
     if models is not None:
-        shown = models[[c for c in ("model", "n", "aic", "pseudo_r2", "beta_C", "se_C", "z_C", "status") if c in models]]
+        every = models if verbal is None else pd.concat([models, verbal], ignore_index=True)
+        shown = every[[c for c in ("model", "n", "aic", "pseudo_r2", "beta_C", "se_C", "z_C", "beta_V", "z_V", "lr_stat_V", "lr_p_V", "status") if c in every]]
         ok_models = models[models["status"] == "ok"].set_index("model")
         rows.append(("Phase 2 single models (AIC; pseudo-R²)", PAPER["models"], "; ".join(f"{m} {ok_models.loc[m, 'aic']:.1f}; {ok_models.loc[m, 'pseudo_r2']:.3f}" for m in ("C", "D", "R", "E") if m in ok_models.index) or "n/a", "policy"))
         lines += [markdown_table(shown), ""]
+        if verbal is None:
+            lines += ["C+D+R+E+V: not fitted (the decoding stage, which rates the verbal confidence V, has not run).", ""]
+    if verbal is not None:
+        full = verbal.iloc[0]
+        text = f"C+D+R+E+V: β_V {full['beta_V']:+.3f} (z = {full['z_V']:.2f}); V over C+D+R+E χ²(1) = {full['lr_stat_V']:.2f} (p = {full['lr_p_V']:.3g}, ΔAIC {full['delta_aic_V']:+.1f})" if full["status"] == "ok" else f"n/a ({full['status']})"
+        rows.append(("Verbal confidence in the full Phase-2 model", PAPER["verbal_full"], text, "decoding"))
     tests = table_or_none(ctx.run, "phase2_tests")
     if tests is not None:
         ok_tests = tests[tests["status"] == "ok"]
@@ -162,7 +170,9 @@ def mediation_section(ctx: AbstentionContext, rows: Rows) -> list[str]:
     axis.set_ylabel("effect of α on logit P(abstain)")
     axis.tick_params(axis="x", labelsize=7)
     path = save_figure(figure, ctx.run.figure_path("mediation"))
-    return ["## Parallel mediation (§6.5)", "", _image(path), "", markdown_table(table[["variant", "effect", "estimate", "ci_low", "ci_high", "status"]]), ""]
+    shown = table[[c for c in ("variant", "effect", "estimate", "ci_low", "ci_high", "se", "p", "status") if c in table]]
+    note = "CIs: cluster bootstrap over items; se and p of the path coefficients (total c, direct c′, a, b): statsmodels OLS / Logit with item-clustered standard errors (cov_type=\"cluster\")."
+    return ["## Parallel mediation (§6.5)", "", _image(path), "", note, "", markdown_table(shown), ""]
 
 
 def phase4_section(ctx: AbstentionContext, rows: Rows) -> list[str]:
@@ -179,8 +189,11 @@ def phase4_section(ctx: AbstentionContext, rows: Rows) -> list[str]:
         parts = [f"adding C: ΔAIC {added.iloc[0]['delta_aic']:+.1f}, χ²(1) = {added.iloc[0]['lr_stat']:.1f}" if len(added) else "adding C: n/a"]
         parts += [f"{name} {_ci(by.loc[name], '{:.2f}')}" for name in ("scale", "shift", "temperature") if name in by.index]
         rows.append(("Phase 4 policy", PAPER["phase4"], "; ".join(parts), "phase4"))
-        bands = [f"{name.split('(')[1][:-1]} {fmt(by.loc[name, 'estimate'])}" for name in by.index if str(name).startswith("bandness")]
-        rows.append(("Bandness", PAPER["bandness"], "; ".join(bands) or "n/a", "phase4"))
+        full = models[models["quantity"].astype(str).str.startswith("beta_std full")]
+        betas = [f"{r['quantity'].removeprefix('beta_std full ')} {r['estimate']:+.2f} (z = {r['z']:.2f})" if r["status"] == "ok" else f"{r['quantity'].removeprefix('beta_std full ')} n/a ({r['status']})" for _, r in full.iterrows()]
+        rows.append(("Phase 4 standardised βs (full model)", PAPER["phase4_betas"], "; ".join(betas) or "n/a", "phase4"))
+        bands = [f"{name.split('(')[1][:-1]} {_ci(by.loc[name])}" for name in by.index if str(name).startswith("bandness")]
+        rows.append(("Bandness (contrast: item-bootstrap CI)", PAPER["bandness"], "; ".join(bands) or "n/a", "phase4"))
         lines += [markdown_table(models), ""]
     if len(ok):
         surface = ok.assign(abstain=ok["abstain"].astype(float)).groupby("threshold")["abstain"].mean()
@@ -190,7 +203,28 @@ def phase4_section(ctx: AbstentionContext, rows: Rows) -> list[str]:
         axis.set_ylabel("abstention rate")
         axis.grid(alpha=0.3)
         lines += [_image(save_figure(figure, ctx.run.figure_path("phase4_policy"))), ""]
+    surface = table_or_none(ctx.run, "phase4_surface")
+    if surface is not None and "rate" in surface:
+        lines += ["Abstention surface (§6.6): rate per confidence decile (rows) × instructed threshold (columns); bandness near 1 means horizontal bands.", "", _image(surface_figure(ctx, surface)), ""]
     return lines
+
+
+def surface_figure(ctx: AbstentionContext, surface: pd.DataFrame) -> Path:
+    """Heat-maps of the Phase-4 surface, one per confidence source: abstention rate by confidence
+    decile (rows, labelled with the bin's confidence range) × threshold T (columns)."""
+    sources = list(dict.fromkeys(surface["confidence_source"]))
+    figure, axes = plt.subplots(1, len(sources), figsize=(4.6 * len(sources), 3.8), squeeze=False)
+    for axis, source in zip(axes[0], sources):
+        cell = surface[surface["confidence_source"] == source]
+        grid = cell.pivot_table(index="bin", columns="threshold", values="rate")
+        edges = cell.drop_duplicates("bin").set_index("bin").loc[grid.index]
+        image = axis.imshow(grid.to_numpy(float), origin="lower", aspect="auto", cmap="viridis", vmin=0, vmax=1)
+        axis.set_xticks(range(grid.shape[1]), [f"{t:g}" for t in grid.columns], fontsize=7)
+        axis.set_yticks(range(grid.shape[0]), [f"{lo:.3g}–{hi:.3g}" for lo, hi in zip(edges["confidence_low"], edges["confidence_high"])], fontsize=6)
+        axis.set_xlabel("instructed threshold T")
+        axis.set_ylabel(f"{source} (decile range)")
+        figure.colorbar(image, ax=axis, label="abstention rate")
+    return save_figure(figure, ctx.run.figure_path("phase4_surface"))
 
 
 def decoding_section(ctx: AbstentionContext, rows: Rows) -> list[str]:
@@ -212,6 +246,11 @@ def decoding_section(ctx: AbstentionContext, rows: Rows) -> list[str]:
         axis.legend(fontsize=6)
         axis.grid(alpha=0.3)
         lines += [_image(save_figure(figure, ctx.run.figure_path("decoding"))), ""]
+        unique = decoding[(decoding["status"] == "ok") & (decoding.get("metric", "") == "delta_r2")]
+        if len(unique):
+            best = unique.loc[unique.groupby("target")["score"].idxmax()]
+            rows.append(("ΔR² over the other readout (AC)", PAPER["delta_r2"], "; ".join(f"{r.target} {r.score:+.3f} at L{int(r.layer)}" for r in best.itertuples()), "decoding"))
+            lines += ["ΔR² of each readout over the other at AC: R²(target ~ activations + other) − R²(target ~ other), 5-fold, the ridge α chosen by inner CV in each training fold:", "", markdown_table(unique[["layer", "target", "score", "r2_base", "r2_both"]]), ""]
     return lines
 
 

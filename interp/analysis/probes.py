@@ -27,6 +27,7 @@ from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
 from interp.analysis.stats.bootstrap import bootstrap_score
+from interp.analysis.stats.regression import RIDGE_ALPHAS
 from interp.errors import ConfigError, DatasetError
 from interp.io.atomic import atomic_replace, atomic_write, write_parquet
 from interp.io.plots import plot_scores
@@ -34,8 +35,6 @@ from interp.io.plots import plot_scores
 __all__ = ["KINDS", "CVResult", "LinearProbe", "cross_validate", "evaluate_probes", "probe_sweep", "read_labels", "target_problem", "train_probes"]
 
 KINDS = ("logistic", "ridge")
-RIDGE_ALPHAS = tuple(10.0**k for k in range(6))
-"""Ridge α grid for inner CV, 10⁰–10⁵ (verbal_confidence.md §8)."""
 
 
 def _estimator(kind: str, C: float, alpha: float | None) -> Pipeline:

@@ -233,6 +233,7 @@ def test_bandness_by_hand():
     ss_t = sum(4 * (m - grand) ** 2 for m in column_means)
     assert value == pytest.approx(ss_conf / (ss_conf + ss_t)) and value == pytest.approx(0.5)
     assert surface["n"].sum() == 8 and len(surface) == 4
+    assert surface.groupby("bin")[["confidence_low", "confidence_high"]].first().to_numpy().tolist() == [[0.1, 0.2], [0.8, 0.9]]
     horizontal, _ = bandness([1, 1, 0, 0], [0.1, 0.1, 0.9, 0.9], [0, 100, 0, 100], n_bins=2)
     assert horizontal == pytest.approx(1.0)
 
@@ -252,3 +253,83 @@ def test_clustered_slope_matches_statsmodels_and_clusters_widen_the_ci():
     assert fit["ci_low"] < -10 < fit["ci_high"] and fit["n_clusters"] == items
     naive = sm.OLS(y, sm.add_constant(x)).fit()
     assert (fit["ci_high"] - fit["ci_low"]) != pytest.approx(float(np.diff(naive.conf_int()[1])[0]))
+
+
+def _clustered_mediation_data(seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    items, per_item = 150, 8
+    item = np.repeat(np.arange(items), per_item)
+    x = np.tile(np.array([-2.0, -1.0, 1.0, 2.0]), items * per_item // 4)
+    m1 = 0.5 * x + rng.normal(0, 1.0, items)[item] + rng.normal(size=len(x))  # an item effect in every equation
+    m2 = -0.3 * x + rng.normal(0, 1.0, items)[item] + rng.normal(size=len(x))
+    logit = -0.2 + 0.4 * x + 1.2 * m1 + 0.8 * m2 + rng.normal(0, 1.5, items)[item]
+    return pd.DataFrame({"alpha": x, "abstain": (rng.uniform(size=len(x)) < 1 / (1 + np.exp(-logit))).astype(int), "M1": m1, "M2": m2, "D": rng.normal(size=items)[item], "item": [f"q{k}" for k in item]})
+
+
+def test_parallel_mediation_path_ses_are_statsmodels_cluster_robust():
+    from interp.analysis.stats import parallel_mediation
+
+    data = _clustered_mediation_data()
+    groups = pd.factorize(data["item"])[0]
+    table = parallel_mediation(data, "alpha", "abstain", ["M1", "M2"], covariates=["D"], cluster="item", n_boot=20).set_index("effect")
+    cluster = {"cov_type": "cluster", "cov_kwds": {"groups": groups}}
+    total = sm.Logit(data["abstain"], sm.add_constant(data[["alpha", "D"]])).fit(disp=0, **cluster)
+    outcome = sm.Logit(data["abstain"], sm.add_constant(data[["alpha", "M1", "M2", "D"]])).fit(disp=0, **cluster)
+    references = {"total": (total, "alpha"), "direct": (outcome, "alpha"), "b:M1": (outcome, "M1"), "b:M2": (outcome, "M2")}
+    for m in ("M1", "M2"):
+        references[f"a:{m}"] = (sm.OLS(data[m], sm.add_constant(data[["alpha", "D"]])).fit(**cluster), "alpha")
+    for effect, (fit, term) in references.items():
+        row = table.loc[effect]
+        assert row["estimate"] == pytest.approx(fit.params[term]), effect
+        assert row["se"] == pytest.approx(fit.bse[term], rel=1e-6), effect
+        assert row["p"] == pytest.approx(fit.pvalues[term], rel=1e-6, abs=1e-300), effect
+    naive = sm.OLS(data["M1"], sm.add_constant(data[["alpha", "D"]])).fit()
+    assert table.loc["a:M1", "se"] != pytest.approx(naive.bse["alpha"], rel=0.05)  # the item effect makes clustering matter
+    assert table[table.index.str.startswith(("indirect", "proportion"))]["se"].isna().all()
+    plain = parallel_mediation(data, "alpha", "abstain", ["M1", "M2"], n_boot=5).set_index("effect")
+    assert plain.loc["a:M1", "se"] == pytest.approx(sm.OLS(data["M1"], sm.add_constant(data[["alpha"]])).fit().bse["alpha"])
+
+
+def test_fit_logit_standardises_and_clusters_like_statsmodels():
+    from interp.analysis.stats import fit_logit
+
+    data = _clustered_mediation_data(4)
+    X = data[["alpha", "M1", "D"]]
+    z = (X - X.mean()) / X.std(ddof=0)
+    standardised = fit_logit(data["abstain"].to_numpy(float), X, standardise=True)
+    reference = sm.Logit(data["abstain"], sm.add_constant(z)).fit(disp=0)
+    np.testing.assert_allclose(standardised.params.to_numpy(), reference.params.to_numpy(), rtol=1e-6)
+    clustered = fit_logit(data["abstain"].to_numpy(float), X, clusters=data["item"].to_numpy())
+    robust = sm.Logit(data["abstain"], sm.add_constant(X)).fit(disp=0, cov_type="cluster", cov_kwds={"groups": pd.factorize(data["item"])[0]})
+    np.testing.assert_allclose(clustered.bse.to_numpy(), robust.bse.to_numpy(), rtol=1e-6)
+
+
+def test_variance_partition_with_inner_cv_alpha_matches_a_hand_rolled_ridgecv():
+    from sklearn.linear_model import Ridge, RidgeCV
+    from sklearn.metrics import r2_score
+    from sklearn.model_selection import KFold
+    from sklearn.preprocessing import StandardScaler
+
+    from interp.analysis.stats.regression import RIDGE_ALPHAS
+
+    rng = np.random.default_rng(7)
+    n, d = 150, 120  # a dense weak signal in nearly as many features as rows: a fixed α = 1 overfits
+    other, activations = rng.normal(size=n), rng.normal(size=(n, d))
+    y = activations @ (rng.normal(size=d) / np.sqrt(d)) + 0.5 * other + rng.normal(size=n)
+    base = other[:, None]
+
+    def by_hand(X: np.ndarray, model) -> float:
+        oof = np.empty(n)
+        for train, test in KFold(5, shuffle=True, random_state=3).split(X):
+            scaler = StandardScaler().fit(X[train])
+            oof[test] = model().fit(scaler.transform(X[train]), y[train]).predict(scaler.transform(X[test]))
+        return float(r2_score(y, oof))
+
+    out = variance_partition(activations, base, y, alpha=None, seed=3)
+    inner = lambda: RidgeCV(alphas=RIDGE_ALPHAS)  # noqa: E731
+    assert out.r2_act == pytest.approx(by_hand(activations, inner), abs=1e-9)
+    assert out.r2_base == pytest.approx(by_hand(base, inner), abs=1e-9)
+    assert out.r2_both == pytest.approx(by_hand(np.hstack([activations, base]), inner), abs=1e-9)
+    fixed = variance_partition(activations, base, y, alpha=1.0, seed=3)
+    assert fixed.r2_both == pytest.approx(by_hand(np.hstack([activations, base]), lambda: Ridge(alpha=1.0)), abs=1e-9)
+    assert out.r2_both - out.r2_base > 0.1 > 0 > fixed.r2_both - fixed.r2_base

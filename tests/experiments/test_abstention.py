@@ -149,6 +149,128 @@ def test_phase4_scale_shift_and_temperature_are_recovered_from_simulated_data():
     assert table.loc["scale", "ci_low"] < scale < table.loc["scale", "ci_high"]
 
 
+def _simulated_phase4(n_items: int = 300, seed: int = 2) -> pd.DataFrame:
+    """Phase-4 trials whose abstention follows T, C, R and pc_1 with known weights; the self-rated
+    confidence sits just above T when the item is answered and just below when not (it absorbs T)."""
+    rng = np.random.default_rng(seed)
+    confidence, rag, pc = rng.uniform(20, 100, n_items), rng.normal(size=n_items), rng.normal(size=n_items)
+    rows = []
+    for item in range(n_items):
+        for t in np.arange(0, 101, 10):
+            logit = (t - 10 - 0.7 * confidence[item]) / 10 - 0.8 * rag[item] + 0.5 * pc[item]
+            abstain = bool(rng.random() < 1 / (1 + np.exp(-logit)))
+            rows.append({"trial_id": f"i{item}", "threshold": t, "status": "ok", "abstain": abstain, "C": confidence[item], "D": np.nan, "R": rag[item], "pc_1": pc[item], "correct": None, "self_confidence": t - 5.0 if abstain else t + 5.0})
+    return pd.DataFrame(rows)
+
+
+def test_phase4_full_model_bandness_contrast_and_surface_figure(tmp_path):
+    import json
+    from types import SimpleNamespace
+
+    import statsmodels.api as sm
+
+    from experiments.abstention.phase4 import models, surfaces
+    from experiments.abstention.report import phase4_section
+    from interp.analysis.stats import bandness, bootstrap_indices
+    from interp.io import RunDir
+
+    table = _simulated_phase4()
+    out = models(table, n_boot=40, seed=0).set_index("quantity")
+    X = table[["threshold", "C", "R", "pc_1"]].astype(float).rename(columns={"threshold": "T"})
+    reference = sm.Logit(table["abstain"].astype(float), sm.add_constant((X - X.mean()) / X.std(ddof=0))).fit(disp=0)
+    for name in ("T", "C", "R", "pc_1"):
+        row = out.loc[f"beta_std full {name}"]
+        assert row["status"] == "ok" and row["estimate"] == pytest.approx(reference.params[name], rel=1e-6) and row["z"] == pytest.approx(reference.tvalues[name], rel=1e-6)
+    assert out.loc["beta_std full R", "estimate"] < 0 < out.loc["beta_std full pc_1", "estimate"]
+    missing = models(table.drop(columns=["R"]).assign(pc_1=np.nan), n_boot=5, seed=0).set_index("quantity")
+    assert missing.loc["beta_std full R", "status"].startswith("skipped") and missing.loc["beta_std full pc_1", "status"].startswith("skipped")
+    assert missing.loc["beta_std full C", "status"] == "ok"
+
+    contrast = out.loc["bandness contrast (Phase-1 − self-rated)"]
+    data = table.assign(abstain=table["abstain"].astype(float), T=table["threshold"].astype(float))
+    by_hand = [bandness(data["abstain"].iloc[r], data["C"].iloc[r], data["T"].iloc[r])[0] - bandness(data["abstain"].iloc[r], data["self_confidence"].iloc[r], data["T"].iloc[r])[0] for r in bootstrap_indices(len(data), 40, clusters=data["trial_id"].to_numpy(), seed=0)]
+    assert contrast["estimate"] == pytest.approx(out.loc["bandness (Phase-1 confidence)", "estimate"] - out.loc["bandness (self-rated confidence)", "estimate"])
+    assert (contrast["ci_low"], contrast["ci_high"]) == pytest.approx(tuple(np.quantile(by_hand, [0.025, 0.975])))
+    assert contrast["ci_low"] < contrast["estimate"] < contrast["ci_high"] < 0  # self-rated confidence absorbs more of T
+
+    surface = surfaces(table)
+    assert set(surface["confidence_source"]) == {"Phase-1 confidence", "self-rated confidence"}
+    phase1 = surface[surface["confidence_source"] == "Phase-1 confidence"]
+    assert phase1["n"].sum() == len(table) and np.average(phase1["rate"], weights=phase1["n"]) == pytest.approx(data["abstain"].mean())
+    run = RunDir(tmp_path / "run")
+    for name, frame in (("phase4", table.assign(phase1_choice_kept=True)), ("phase4_models", out.reset_index()), ("phase4_surface", surface)):
+        run.write_table(name, frame)
+    (run.path / "phase4.json").write_text(json.dumps({"wording": 0, "abstention_at_100": {"0": 0.9}, "n_items": 8}))
+    rows: list = []
+    lines = "\n".join(phase4_section(SimpleNamespace(run=run), rows))
+    assert (run.path / "figures" / "phase4_surface.png").exists() and "phase4_surface.png" in lines
+    compared = {name: ours for name, _, ours, _ in rows}
+    assert "R " in compared["Phase 4 standardised βs (full model)"] and "pc_1" in compared["Phase 4 standardised βs (full model)"]
+    assert "Phase-1 − self-rated" in compared["Bandness (contrast: item-bootstrap CI)"] and "[" in compared["Bandness (contrast: item-bootstrap CI)"]
+
+
+def test_phase2_full_model_with_verbal_confidence_recovers_its_weight():
+    import statsmodels.api as sm
+
+    from experiments.abstention.policy import verbal_model_rows
+
+    data = _simulated_abstention(4000, beta0=2.0, beta_c=-4.0, beta_d=0.3, seed=3)
+    rng = np.random.default_rng(4)
+    data["V"] = rng.uniform(0, 1, len(data))
+    logit = 2.0 - 4.0 * data["C"] + 0.3 * data["D"] - 2.0 * data["V"]
+    data["abstain"] = (rng.random(len(data)) < 1 / (1 + np.exp(-logit))).astype(float)
+    row = verbal_model_rows(data)[0]
+    predictors = ["C", "D", "R", "pc_1", "pc_2", "pc_3", "V"]
+    reference = sm.Logit(data["abstain"], sm.add_constant(data[predictors])).fit(disp=0)
+    without = sm.Logit(data["abstain"], sm.add_constant(data[predictors[:-1]])).fit(disp=0)
+    assert row["model"] == "C+D+R+E+V" and row["status"] == "ok" and row["predictors"] == ", ".join(predictors)
+    assert row["aic"] == pytest.approx(reference.aic) and row["beta_V"] == pytest.approx(reference.params["V"]) and row["z_V"] == pytest.approx(reference.tvalues["V"])
+    assert row["beta_V"] == pytest.approx(-2.0, abs=0.4) and row["lr_stat_V"] == pytest.approx(2 * (reference.llf - without.llf)) and row["lr_p_V"] < 1e-6
+    assert row["beta_C"] == pytest.approx(-4.0, abs=0.5)
+    absent = verbal_model_rows(data.drop(columns=["V"]))[0]
+    assert absent["model"] == "C+D+R+E+V" and absent["status"].startswith("skipped")
+    assert verbal_model_rows(data.assign(V=np.nan))[0]["status"].startswith("skipped")
+
+
+def test_mediation_path_ses_are_clustered_by_item(tiny_abstention_run):
+    import statsmodels.api as sm
+
+    mediation = _read(tiny_abstention_run, "mediation")
+    main = mediation[(mediation["variant"] == "M1 + M2") & (mediation["status"] == "ok")].set_index("effect")
+    if main.empty:
+        pytest.skip(f"mediation did not fit on the tiny run: {mediation['status'].iloc[0]}")
+    trials = _read(tiny_abstention_run, "mediation_trials").dropna(subset=["alpha", "abstain", "m1", "m2"])
+    groups = pd.factorize(trials["trial_id"])[0]
+    a = sm.OLS(trials["m1"], sm.add_constant(trials[["alpha"]])).fit(cov_type="cluster", cov_kwds={"groups": groups})
+    assert main.loc["a:m1", "estimate"] == pytest.approx(a.params["alpha"]) and main.loc["a:m1", "se"] == pytest.approx(a.bse["alpha"], rel=1e-6)
+    assert main.loc["a:m1", "p"] == pytest.approx(a.pvalues["alpha"], rel=1e-6, abs=1e-300)
+    total = sm.Logit(trials["abstain"], sm.add_constant(trials[["alpha"]])).fit(disp=0, cov_type="cluster", cov_kwds={"groups": groups})
+    assert main.loc["total", "se"] == pytest.approx(total.bse["alpha"], rel=1e-5)
+    assert main.loc[["total", "direct", "a:m1", "b:m1", "a:m2", "b:m2"], "se"].notna().all()
+    assert "| se | p |" in (tiny_abstention_run / "report.md").read_text()
+
+
+def test_decoding_delta_r2_uses_an_inner_cv_ridge_alpha(tiny_abstention_run):
+    from interp.analysis.stats import variance_partition
+    from interp.io import ActivationStore
+
+    decoding = _read(tiny_abstention_run, "decoding")
+    unique = decoding[decoding["metric"] == "delta_r2"].set_index(["layer", "target"])
+    assert len(unique)
+    verbal = _read(tiny_abstention_run, "verbal")
+    rated = verbal[verbal["status"] == "ok"].dropna(subset=["verbal_confidence"]).set_index("trial_id")
+    layer = int(unique.index.get_level_values("layer")[0])
+    values, ids = ActivationStore(tiny_abstention_run / "activations_phase1").read(layer, "answer_colon", only_finite=True)
+    keep = [k for k, t in enumerate(ids) if t in rated.index]
+    rows = rated.loc[[ids[k] for k in keep]]
+    part = variance_partition(values[keep].double().numpy(), rows[["chosen_confidence"]].to_numpy(float), rows["verbal_confidence"].to_numpy(float), alpha=None, seed=load_config(TINY).seed)
+    row = unique.loc[(layer, "verbal confidence")]
+    assert row["r2_both"] == pytest.approx(part.r2_both, abs=1e-9) and row["score"] == pytest.approx(part.r2_both - part.r2_base, abs=1e-9)
+    report = (tiny_abstention_run / "report.md").read_text()
+    assert "ΔR² over the other readout (AC)" in report and "Verbal confidence in the full Phase-2 model" in report
+    assert "C+D+R+E+V" in _read(tiny_abstention_run, "phase2_verbal")["model"].tolist()
+
+
 @pytest.mark.slow
 def test_killed_mid_run_resumes_without_redoing_finished_work(tiny_abstention_run, tmp_path):
     out = tmp_path / "resumed"

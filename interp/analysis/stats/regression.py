@@ -12,13 +12,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
-from sklearn.linear_model import Ridge
+from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.metrics import r2_score
 from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-__all__ = ["Increment", "clustered_slope", "pearson", "LogitComparison", "VariancePartition", "fit_logit", "increment_test", "nested_logit", "oof_logit", "variance_partition"]
+__all__ = ["RIDGE_ALPHAS", "Increment", "clustered_slope", "pearson", "LogitComparison", "VariancePartition", "cluster_covariance", "fit_logit", "increment_test", "nested_logit", "oof_logit", "variance_partition"]
+
+RIDGE_ALPHAS = tuple(10.0**k for k in range(6))
+"""Ridge α grid for inner CV, 10⁰–10⁵ (verbal_confidence.md §8)."""
 
 
 @dataclass
@@ -32,15 +35,18 @@ class VariancePartition:
     r2_unique: float
 
 
-def _cv_r2(X: np.ndarray, y: np.ndarray, alpha: float, cv: int, seed: int) -> float:
-    model = Pipeline([("scale", StandardScaler()), ("ridge", Ridge(alpha=alpha))])
+def _cv_r2(X: np.ndarray, y: np.ndarray, alpha: float | None, cv: int, seed: int) -> float:
+    ridge = Ridge(alpha=alpha) if alpha is not None else RidgeCV(alphas=RIDGE_ALPHAS)
+    model = Pipeline([("scale", StandardScaler()), ("ridge", ridge)])
     oof = cross_val_predict(model, X, y, cv=KFold(cv, shuffle=True, random_state=seed))
     return float(r2_score(y, oof))
 
 
-def variance_partition(activations, baselines, target, alpha: float = 1.0, cv: int = 5, seed: int = 0) -> VariancePartition:
-    """verbal_confidence.md §6.8: three 5-fold ridge models (α = 1, features z-scored in-fold)
-    predicting `target` [n] from activations [n, d], baselines [n, k], and both."""
+def variance_partition(activations, baselines, target, alpha: float | None = 1.0, cv: int = 5, seed: int = 0) -> VariancePartition:
+    """verbal_confidence.md §6.8: three 5-fold ridge models (features z-scored in-fold)
+    predicting `target` [n] from activations [n, d], baselines [n, k], and both. `alpha` is the
+    ridge α, or None to choose it inside each training fold (RidgeCV over `RIDGE_ALPHAS`, its
+    efficient leave-one-out CV; abstention.md §8)."""
     A = np.asarray(activations, dtype=np.float64)
     B = np.asarray(baselines, dtype=np.float64)
     B = B[:, None] if B.ndim == 1 else B
@@ -71,11 +77,23 @@ class LogitComparison:
     standardized_betas: pd.Series
 
 
-def fit_logit(y: np.ndarray, X: pd.DataFrame):
-    """statsmodels Logit of y [n] on the columns of X plus a constant, fitted quietly."""
+def fit_logit(y: np.ndarray, X: pd.DataFrame, standardise: bool = False, clusters=None):
+    """statsmodels Logit of y [n] on the columns of X plus a constant, fitted quietly; with
+    `standardise` every column z-scored first (population SD), with `clusters` [n] standard
+    errors clustered by them (cov_type="cluster")."""
     import statsmodels.api as sm
 
-    return sm.Logit(y, sm.add_constant(X, has_constant="add")).fit(disp=0)
+    if standardise:
+        X = (X - X.mean()) / X.std(ddof=0)
+    return sm.Logit(y, sm.add_constant(X, has_constant="add")).fit(disp=0, **cluster_covariance(clusters))
+
+
+def cluster_covariance(clusters=None) -> dict:
+    """The statsmodels `fit` options for standard errors clustered by `clusters` [n] (any labels;
+    none: the model-based covariance)."""
+    if clusters is None:
+        return {}
+    return {"cov_type": "cluster", "cov_kwds": {"groups": pd.factorize(pd.Series(np.asarray(clusters)))[0]}}
 
 
 def nested_logit(data: pd.DataFrame, outcome: str, base: Sequence[str], added: Sequence[str]) -> LogitComparison:
@@ -89,8 +107,7 @@ def nested_logit(data: pd.DataFrame, outcome: str, base: Sequence[str], added: S
     large = fit_logit(y, frame[[*base, *added]])
     lr = 2 * (large.llf - small.llf)
     df = len(added)
-    z = frame[[*base, *added]]
-    standardized = fit_logit(y, (z - z.mean()) / z.std(ddof=0)).params.drop("const")
+    standardized = fit_logit(y, frame[[*base, *added]], standardise=True).params.drop("const")
     return LogitComparison(
         base=small,
         full=large,
@@ -214,10 +231,11 @@ def clustered_slope(y, x, clusters, level: float = 0.95) -> dict[str, float]:
     import statsmodels.api as sm
 
     y, x = np.asarray(y, dtype=np.float64), np.asarray(x, dtype=np.float64)
-    groups = pd.factorize(pd.Series(np.asarray(clusters)))[0]
+    options = cluster_covariance(clusters)
+    groups = options["cov_kwds"]["groups"]
     if not (len(y) == len(x) == len(groups)):
         raise ValueError(f"y, x and clusters must have the same length, got {len(y)}, {len(x)}, {len(groups)}")
-    fit = sm.OLS(y, sm.add_constant(x, has_constant="add")).fit(cov_type="cluster", cov_kwds={"groups": groups})
+    fit = sm.OLS(y, sm.add_constant(x, has_constant="add")).fit(**options)
     low, high = fit.conf_int(alpha=1 - level)[1]
     return {"slope": float(fit.params[1]), "ci_low": float(low), "ci_high": float(high), "p": float(fit.pvalues[1]), "n_clusters": int(groups.max() + 1)}
 

@@ -30,7 +30,8 @@ def bandness(abstain, confidence, threshold, n_bins: int = 10) -> tuple[float, p
     rate in confidence decile r (quantile bins of `confidence`) at threshold t; SS_conf and SS_T
     are the count-weighted sums of squares of the row and column means around the grand mean;
     bandness = SS_conf / (SS_conf + SS_T) (near 1: horizontal bands, confidence absorbs the
-    threshold). Returns (bandness, the surface as a long table: bin, threshold, n, rate)."""
+    threshold). Returns (bandness, the surface as a long table: bin, threshold, n, rate, and the
+    bin's confidence_low and confidence_high)."""
     frame = pd.DataFrame({"abstain": np.asarray(abstain, dtype=float), "confidence": np.asarray(confidence, dtype=float), "threshold": np.asarray(threshold, dtype=float)}).dropna()
     if frame.empty:
         raise ValueError("bandness: no rows with abstention, confidence and threshold")
@@ -42,5 +43,7 @@ def bandness(abstain, confidence, threshold, n_bins: int = 10) -> tuple[float, p
     ss_conf = float((rows["size"] * (rows["mean"] - grand) ** 2).sum())
     ss_t = float((columns["size"] * (columns["mean"] - grand) ** 2).sum())
     surface = frame.groupby(["bin", "threshold"])["abstain"].agg(n="size", rate="mean").reset_index()
+    edges = frame.groupby("bin")["confidence"].agg(confidence_low="min", confidence_high="max")
+    surface = surface.merge(edges, left_on="bin", right_index=True)
     total = ss_conf + ss_t
     return (float("nan") if total == 0 else ss_conf / total), surface
