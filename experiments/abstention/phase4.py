@@ -24,6 +24,11 @@ BANDNESS_SOURCES = (("Phase-1 confidence", "C"), ("self-rated confidence", "self
 """The two confidence sources of the bandness contrast (§6.6 step 4): label, column."""
 
 
+def parsed_rows(table: pd.DataFrame) -> pd.Series:
+    """[n] whether each Phase-4 reply parsed (status "ok", or "ok (abstained in the answer field)")."""
+    return table["status"].astype(str).str.startswith("ok")
+
+
 def replies(ctx: AbstentionContext, trials: list[Trial], wording: int) -> pd.DataFrame:
     """Greedy Phase-4 replies of trials (metadata: threshold, correct_option), parsed."""
     template = ctx.threshold_template(wording=wording)
@@ -57,7 +62,7 @@ def search(ctx: AbstentionContext) -> dict:
     rates = {}
     for wording in spec.wordings:
         table = ctx.run.part("phase4", f"search-w{wording}", lambda wording=wording: replies(ctx, _trials(ctx, ids, 100), int(wording)))
-        parsed = table[table["status"] == "ok"]
+        parsed = table[parsed_rows(table)]
         rates[int(wording)] = float(parsed["abstain"].astype(float).mean()) if len(parsed) else float("nan")
     best = max(rates, key=lambda w: (np.nan_to_num(rates[w], nan=-1.0), -w))
     record = {"wording": best, "abstention_at_100": rates, "n_items": len(ids)}
@@ -85,7 +90,8 @@ def run(ctx: AbstentionContext) -> pd.DataFrame:
     table["D"] = controls.reindex(table["trial_id"])["difficulty"].to_numpy(float)
     for name, column in (("R", "rag"), (TOP_PC, TOP_PC)):
         table[name] = controls.reindex(table["trial_id"])[column].to_numpy(float) if column in controls else np.nan
-    table["phase1_choice_kept"] = table["answer"].astype(float).to_numpy() == first.loc[table["trial_id"], "choice"].to_numpy(float)
+    answer = table["answer"].astype(float).to_numpy()
+    table["phase1_choice_kept"] = np.where(np.isnan(answer), np.nan, answer == first.loc[table["trial_id"], "choice"].to_numpy(float))
     ctx.run.write_table("phase4", table)
     ctx.run.write_table("phase4_models", models(table, int(ctx.config.mediation.n_boot), ctx.seed))
     ctx.run.write_table("phase4_surface", surfaces(table))
@@ -94,7 +100,7 @@ def run(ctx: AbstentionContext) -> pd.DataFrame:
 
 def _parsed(table: pd.DataFrame) -> pd.DataFrame:
     """The parsed trials with abstain as 0/1 and T (points) as floats."""
-    return table[table["status"] == "ok"].assign(abstain=lambda f: f["abstain"].astype(float), T=lambda f: f["threshold"].astype(float))
+    return table[parsed_rows(table)].assign(abstain=lambda f: f["abstain"].astype(float), T=lambda f: f["threshold"].astype(float))
 
 
 def surfaces(table: pd.DataFrame) -> pd.DataFrame:

@@ -67,13 +67,15 @@ def model_rows(data: pd.DataFrame, models: Mapping[str, list[str]] | None = None
 def verbal_model_rows(data: pd.DataFrame) -> list[dict]:
     """The full model plus the v2 verbal confidence V (§6.3, §6.7: does V predict abstention
     beside C, D, R and E?): the "C+D+R+E+V" row of `model_rows` with the LR χ²(1) and ΔAIC of V
-    over C+D+R+E, or a status row when `data` holds no verbal rating."""
-    predictors = ["C", "D", "R", *_pcs(data), "V"]
+    over C+D+R+E — without R ("C+D+E+V (no R)") when no RAG score was computed — or a status row
+    when `data` holds no verbal rating."""
+    others = [c for c in ("C", "D", "R") if c in data and data[c].notna().any()] + _pcs(data)
+    name = "C+D+R+E+V" if "R" in others else "C+D+E+V (no R)"
     if "V" not in data or data["V"].isna().all():
-        return [{"model": "C+D+R+E+V", "predictors": ", ".join(predictors), "n": 0, "status": "skipped (no verbal confidence rated)"}]
-    rows = model_rows(data, {"C+D+R+E+V": predictors})
+        return [{"model": name, "predictors": ", ".join([*others, "V"]), "n": 0, "status": "skipped (no verbal confidence rated)"}]
+    rows = model_rows(data, {name: [*others, "V"]})
     if rows[0]["status"] == "ok":
-        added = nested_logit(data, "abstain", predictors[:-1], ["V"])
+        added = nested_logit(data, "abstain", others, ["V"])
         rows[0].update(lr_stat_V=added.lr_stat, lr_p_V=added.lr_p, delta_aic_V=added.aic_full - added.aic_base)
     return rows
 

@@ -12,6 +12,7 @@ import pandas as pd
 
 from experiments.abstention.context import AbstentionContext
 from experiments.abstention.paper import PAPER
+from experiments.abstention.phase4 import parsed_rows
 from experiments.verbal_confidence.report import pilot_section
 from interp.analysis.stats import bootstrap_ci, bootstrap_score, ece, pearson, reliability
 from interp.io import markdown_table, save_figure
@@ -88,7 +89,7 @@ def phase2_section(ctx: AbstentionContext, rows: Rows) -> list[str]:
     kept = ok["phase1_choice_kept"].astype(float).mean()
     rows.append(("Phase 2 abstention", PAPER["phase2"], f"{with_ci(*rate)} abstain; accuracy on answered {fmt(accuracy)} (n = {len(ok)})", "phase2"))
     phase4 = table_or_none(ctx.run, "phase4")
-    kept4 = phase4.loc[phase4.get("status", pd.Series(dtype=str)) == "ok", "phase1_choice_kept"].astype(float).mean() if phase4 is not None and "phase1_choice_kept" in phase4 else np.nan
+    kept4 = phase4.loc[parsed_rows(phase4), "phase1_choice_kept"].astype(float).mean() if phase4 is not None and "phase1_choice_kept" in phase4 else np.nan
     rows.append(("Phase-1 choice kept", PAPER["stability"], f"Phase 2 {fmt(kept, '{:.1%}')}; Phase 4 {fmt(kept4, '{:.1%}')}", "phase2"))
     lines = ["## Phase 2: free abstention (§6.3)", "", f"Abstention {with_ci(*rate)}; accuracy among answered {fmt(accuracy)}.", ""]
     models = table_or_none(ctx.run, "phase2_models")
@@ -103,7 +104,7 @@ def phase2_section(ctx: AbstentionContext, rows: Rows) -> list[str]:
             lines += ["C+D+R+E+V: not fitted (the decoding stage, which rates the verbal confidence V, has not run).", ""]
     if verbal is not None:
         full = verbal.iloc[0]
-        text = f"C+D+R+E+V: β_V {full['beta_V']:+.3f} (z = {full['z_V']:.2f}); V over C+D+R+E χ²(1) = {full['lr_stat_V']:.2f} (p = {full['lr_p_V']:.3g}, ΔAIC {full['delta_aic_V']:+.1f})" if full["status"] == "ok" else f"n/a ({full['status']})"
+        text = f"{full['model']}: β_V {full['beta_V']:+.3f} (z = {full['z_V']:.2f}); V over the rest χ²(1) = {full['lr_stat_V']:.2f} (p = {full['lr_p_V']:.3g}, ΔAIC {full['delta_aic_V']:+.1f})" if full["status"] == "ok" else f"n/a ({full['status']})"
         rows.append(("Verbal confidence in the full Phase-2 model", PAPER["verbal_full"], text, "decoding"))
     tests = table_or_none(ctx.run, "phase2_tests")
     if tests is not None:
@@ -181,7 +182,7 @@ def phase4_section(ctx: AbstentionContext, rows: Rows) -> list[str]:
     if table is None or "threshold" not in table:
         return [] if table is None else ["## Phase 4 (§6.6)", "", str(table["status"].iloc[0]), ""]
     chosen = json.loads((ctx.run.path / "phase4.json").read_text())
-    ok = table[table["status"] == "ok"]
+    ok = table[parsed_rows(table)]
     lines = ["## Phase 4: instructed thresholds (§6.6)", "", f"Paraphrase search (abstention at T = 100 on {chosen['n_items']} calibration items): {chosen['abstention_at_100']}; chosen wording {chosen['wording']}.", "", f"Parsed replies: {len(ok)} of {len(table)}; statuses {table['status'].value_counts().head(5).to_dict()}.", ""]
     if models is not None and "estimate" in models:
         by = models.set_index("quantity")

@@ -132,18 +132,26 @@ class ThresholdTemplate(MCQTemplate):
 def parse_threshold_reply(text: str) -> tuple[dict[str, int | None], str]:
     """The Answer (1–4), Confidence (0–100) and Final (1–5) fields of a Phase-4 reply (the
     continuation after the pre-filled "Answer:"). Returns (fields, "ok") or (fields with None
-    where missing, why)."""
+    where missing, why). A reply that abstains in the Answer field too (Answer 5, Final 5) keeps
+    its decision: answer None, status "ok (abstained in the answer field)"."""
     full = "Answer:" + text
+    raw: dict[str, int | None] = {}
+    for name in ("answer", "confidence", "final"):
+        match = re.search(rf"{name}\s*:\s*(\d+)", full, flags=re.IGNORECASE)
+        raw[name] = int(match.group(1)) if match else None
+    abstained_early = raw["answer"] == 5 and raw["final"] == 5
     fields: dict[str, int | None] = {}
     problems = []
     for name, low, high in (("answer", 1, 4), ("confidence", 0, 100), ("final", 1, 5)):
-        match = re.search(rf"{name}\s*:\s*(\d+)", full, flags=re.IGNORECASE)
-        value = int(match.group(1)) if match else None
+        value = raw[name]
         if value is None or not low <= value <= high:
-            problems.append(f"{name} missing or outside {low}-{high}")
+            if not (name == "answer" and abstained_early):
+                problems.append(f"{name} missing or outside {low}-{high}")
             value = None
         fields[name] = value
-    return fields, "ok" if not problems else "; ".join(problems)
+    if problems:
+        return fields, "; ".join(problems)
+    return fields, "ok (abstained in the answer field)" if abstained_early else "ok"
 
 
 def with_options(question: str, options) -> str:

@@ -230,6 +230,10 @@ def test_phase2_full_model_with_verbal_confidence_recovers_its_weight():
     absent = verbal_model_rows(data.drop(columns=["V"]))[0]
     assert absent["model"] == "C+D+R+E+V" and absent["status"].startswith("skipped")
     assert verbal_model_rows(data.assign(V=np.nan))[0]["status"].startswith("skipped")
+    no_rag = verbal_model_rows(data.assign(R=np.nan))[0]
+    kept = [p for p in predictors if p != "R"]
+    reference = sm.Logit(data["abstain"], sm.add_constant(data[kept])).fit(disp=0)
+    assert no_rag["model"] == "C+D+E+V (no R)" and no_rag["predictors"] == ", ".join(kept) and no_rag["aic"] == pytest.approx(reference.aic)
 
 
 def test_mediation_path_ses_are_clustered_by_item(tiny_abstention_run):
@@ -268,7 +272,7 @@ def test_decoding_delta_r2_uses_an_inner_cv_ridge_alpha(tiny_abstention_run):
     assert row["r2_both"] == pytest.approx(part.r2_both, abs=1e-9) and row["score"] == pytest.approx(part.r2_both - part.r2_base, abs=1e-9)
     report = (tiny_abstention_run / "report.md").read_text()
     assert "ΔR² over the other readout (AC)" in report and "Verbal confidence in the full Phase-2 model" in report
-    assert "C+D+R+E+V" in _read(tiny_abstention_run, "phase2_verbal")["model"].tolist()
+    assert _read(tiny_abstention_run, "phase2_verbal")["model"].tolist() == ["C+D+E+V (no R)"]
 
 
 @pytest.mark.slow

@@ -16,6 +16,9 @@ def test_parsers():
     assert parse_threshold_reply("2\nConfidence:75\nFinal:2") == ({"answer": 2, "confidence": 75, "final": 2}, "ok")
     fields, status = parse_threshold_reply("3\nConfidence: 40\nFinal: 5")
     assert fields == {"answer": 3, "confidence": 40, "final": 5} and status == "ok"
+    fields, status = parse_threshold_reply(" 5\nConfidence: 90\nFinal: 5")
+    assert fields == {"answer": None, "confidence": 90, "final": 5} and status == "ok (abstained in the answer field)"
+    assert parse_threshold_reply("5\nConfidence: 90\nFinal: 2")[1] == "answer missing or outside 1-4"
     fields, status = parse_threshold_reply("7\nFinal: 2")
     assert fields["answer"] is None and fields["confidence"] is None and "answer missing" in status and "confidence missing" in status
 
