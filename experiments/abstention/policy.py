@@ -7,13 +7,14 @@ decoding stage, which rates it."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from experiments.abstention.context import AbstentionContext
-from interp.analysis.stats import bootstrap_indices, fit_logit, implicit_threshold, nested_logit
+from interp.analysis.stats import bootstrap_indices, convergence_flags, fit_logit, implicit_threshold, nested_logit
 
 
 def policy_data(ctx: AbstentionContext) -> pd.DataFrame:
@@ -53,11 +54,14 @@ def model_rows(data: pd.DataFrame, models: Mapping[str, list[str]] | None = None
             rows.append({**row, "status": "abstention has one class"})
             continue
         try:
-            fit = fit_logit(frame["abstain"].to_numpy(float), frame[predictors])
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                fit = fit_logit(frame["abstain"].to_numpy(float), frame[predictors])
         except Exception as error:  # separation, a singular design
             rows.append({**row, "status": f"fit failed: {error}"[:160]})
             continue
-        row.update(aic=float(fit.aic), pseudo_r2=float(fit.prsquared), llf=float(fit.llf), status="ok")
+        flags = convergence_flags(caught)
+        row.update(aic=float(fit.aic), pseudo_r2=float(fit.prsquared), llf=float(fit.llf), status=f"ok ({', '.join(flags)}: coefficients unreliable)" if flags else "ok")
         for predictor in [p for p in predictors if p not in pcs] or predictors[:3]:
             row[f"beta_{predictor}"], row[f"se_{predictor}"], row[f"z_{predictor}"] = float(fit.params[predictor]), float(fit.bse[predictor]), float(fit.tvalues[predictor])
         rows.append(row)
@@ -74,7 +78,7 @@ def verbal_model_rows(data: pd.DataFrame) -> list[dict]:
     if "V" not in data or data["V"].isna().all():
         return [{"model": name, "predictors": ", ".join([*others, "V"]), "n": 0, "status": "skipped (no verbal confidence rated)"}]
     rows = model_rows(data, {name: [*others, "V"]})
-    if rows[0]["status"] == "ok":
+    if rows[0]["status"].startswith("ok"):
         added = nested_logit(data, "abstain", others, ["V"])
         rows[0].update(lr_stat_V=added.lr_stat, lr_p_V=added.lr_p, delta_aic_V=added.aic_full - added.aic_base)
     return rows

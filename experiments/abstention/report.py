@@ -97,14 +97,14 @@ def phase2_section(ctx: AbstentionContext, rows: Rows) -> list[str]:
     if models is not None:
         every = models if verbal is None else pd.concat([models, verbal], ignore_index=True)
         shown = every[[c for c in ("model", "n", "aic", "pseudo_r2", "beta_C", "se_C", "z_C", "beta_V", "z_V", "lr_stat_V", "lr_p_V", "status") if c in every]]
-        ok_models = models[models["status"] == "ok"].set_index("model")
+        ok_models = models[models["status"].astype(str).str.startswith("ok")].set_index("model")
         rows.append(("Phase 2 single models (AIC; pseudo-R²)", PAPER["models"], "; ".join(f"{m} {ok_models.loc[m, 'aic']:.1f}; {ok_models.loc[m, 'pseudo_r2']:.3f}" for m in ("C", "D", "R", "E") if m in ok_models.index) or "n/a", "policy"))
         lines += [markdown_table(shown), ""]
         if verbal is None:
             lines += ["C+D+R+E+V: not fitted (the decoding stage, which rates the verbal confidence V, has not run).", ""]
     if verbal is not None:
         full = verbal.iloc[0]
-        text = f"{full['model']}: β_V {full['beta_V']:+.3f} (z = {full['z_V']:.2f}); V over the rest χ²(1) = {full['lr_stat_V']:.2f} (p = {full['lr_p_V']:.3g}, ΔAIC {full['delta_aic_V']:+.1f})" if full["status"] == "ok" else f"n/a ({full['status']})"
+        text = f"{full['model']}: β_V {full['beta_V']:+.3f} (z = {full['z_V']:.2f}); V over the rest χ²(1) = {full['lr_stat_V']:.2f} (p = {full['lr_p_V']:.3g}, ΔAIC {full['delta_aic_V']:+.1f})" + ("" if full["status"] == "ok" else f"; {full['status']}") if str(full["status"]).startswith("ok") else f"n/a ({full['status']})"
         rows.append(("Verbal confidence in the full Phase-2 model", PAPER["verbal_full"], text, "decoding"))
     tests = table_or_none(ctx.run, "phase2_tests")
     if tests is not None:

@@ -303,3 +303,14 @@ def test_dry_run_plans_the_paper_models_offline(capsys):
     assert "| steering | 500 | 11 | 1 | 8 |" in gemma
     assert main(["run", "abstention", "--config", str(CONFIGS / "qwen2.5-7b-instruct.yaml"), "--dry-run"]) == 0
     assert "| steering | 500 | 6 | 1 | 8 |" in capsys.readouterr().out
+
+
+def test_a_separated_phase2_model_is_flagged_not_reported_as_clean():
+    from experiments.abstention.policy import model_rows
+
+    rng = np.random.default_rng(0)
+    c = rng.uniform(0, 1, 200)
+    data = pd.DataFrame({"abstain": (c < 0.5).astype(float), "C": c, "D": rng.uniform(0, 1, 200)})
+    rows = {r["model"]: r for r in model_rows(data, {"C": ["C"], "D": ["D"]})}
+    assert rows["C"]["status"].startswith("ok (") and "unreliable" in rows["C"]["status"]  # C separates abstention perfectly
+    assert rows["D"]["status"] == "ok"

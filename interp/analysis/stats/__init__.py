@@ -6,7 +6,7 @@ tests, and parallel mediation. Formulas follow shared/research/*.md §5."""
 from interp.analysis.stats.bootstrap import bootstrap_ci, bootstrap_indices, bootstrap_score, paired_bootstrap_test
 from interp.analysis.stats.calibration import auroc, brier, ece, reliability
 from interp.analysis.stats.mediation import parallel_mediation
-from interp.analysis.stats.regression import RIDGE_ALPHAS, Increment, LogitComparison, VariancePartition, cluster_covariance, clustered_slope, fit_logit, pearson, increment_test, nested_logit, oof_logit, variance_partition
+from interp.analysis.stats.regression import RIDGE_ALPHAS, Increment, LogitComparison, VariancePartition, cluster_covariance, clustered_slope, convergence_flags, fit_logit, pearson, increment_test, nested_logit, oof_logit, variance_partition
 from interp.analysis.stats.sdt import SDT, d_prime_contrast, d_prime_of, mcnemar, sdt
 from interp.analysis.stats.thresholds import bandness, implicit_threshold, phase4_policy
 
@@ -20,6 +20,7 @@ __all__ = [
     "auroc",
     "bootstrap_ci",
     "cluster_covariance",
+    "convergence_flags",
     "clustered_slope",
     "bootstrap_indices",
     "bootstrap_score",

@@ -18,7 +18,7 @@ from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-__all__ = ["RIDGE_ALPHAS", "Increment", "clustered_slope", "pearson", "LogitComparison", "VariancePartition", "cluster_covariance", "fit_logit", "increment_test", "nested_logit", "oof_logit", "variance_partition"]
+__all__ = ["RIDGE_ALPHAS", "Increment", "clustered_slope", "pearson", "LogitComparison", "VariancePartition", "cluster_covariance", "convergence_flags", "fit_logit", "increment_test", "nested_logit", "oof_logit", "variance_partition"]
 
 RIDGE_ALPHAS = tuple(10.0**k for k in range(6))
 """Ridge α grid for inner CV, 10⁰–10⁵ (verbal_confidence.md §8)."""
@@ -86,6 +86,13 @@ def fit_logit(y: np.ndarray, X: pd.DataFrame, standardise: bool = False, cluster
     if standardise:
         X = (X - X.mean()) / X.std(ddof=0)
     return sm.Logit(y, sm.add_constant(X, has_constant="add")).fit(disp=0, **cluster_covariance(clusters))
+
+
+def convergence_flags(caught: Sequence[warnings.WarningMessage]) -> list[str]:
+    """The names of the statsmodels separation and convergence warnings among `caught` (from
+    `warnings.catch_warnings(record=True)` around a fit): a non-empty list means its
+    coefficients and tests are unreliable."""
+    return sorted({type(w.message).__name__ for w in caught if "Separation" in type(w.message).__name__ or "Convergence" in type(w.message).__name__})
 
 
 def cluster_covariance(clusters=None) -> dict:
@@ -199,7 +206,7 @@ def increment_test(data: pd.DataFrame, outcome: str, baseline: Sequence[str], sc
     except Exception as error:  # statsmodels: perfect separation, singular matrix
         result.status = f"logit fit failed: {type(error).__name__}: {error}"[:200]
         return result
-    flagged = sorted({type(w.message).__name__ for w in caught if "Separation" in type(w.message).__name__ or "Convergence" in type(w.message).__name__})
+    flagged = convergence_flags(caught)
     base_oof = oof_logit(frame, outcome, used, cv, seed) if used else np.full(len(y), y.mean())
     full_oof = oof_logit(frame, outcome, [*used, score], cv, seed)
     s = frame[score].to_numpy(dtype=np.float64)
