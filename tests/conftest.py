@@ -30,6 +30,17 @@ MNLI = SHARED / "data" / "mnli" / "dev.jsonl"
 N_TRIVIAQA_ROWS = 300
 
 
+def real_pipeline_run(run, config: Path, model: str, out: Path) -> Path:
+    """A pipeline `run` of `config` on the pip-installed real `model` into `out` (the slow
+    real-model tests); fails when the model is not installed or TriviaQA is missing."""
+    from interp.models.registry import REGISTRY, is_installed
+
+    need(TRIVIAQA)
+    if not is_installed(REGISTRY[model]):
+        pytest.fail(f"{model} is not installed: {REGISTRY[model].pip}")
+    return Path(run(config, out=out))
+
+
 def need(path: Path) -> Path:
     if not path.exists():
         message = f"{path} is missing (set INTERP_SHARED to the shared/ folder)"

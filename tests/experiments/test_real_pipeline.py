@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import REPO, TRIVIAQA, assert_sweeps_match_full_forwards, need
+from conftest import REPO, assert_sweeps_match_full_forwards, real_pipeline_run
 
 from experiments.verbal_confidence import load_config, run
-from interp.models.registry import REGISTRY, is_installed
 
 pytestmark = pytest.mark.slow
 
@@ -21,10 +20,7 @@ MAIN_JOB = REPO / "experiments" / "verbal_confidence" / "gemma-3-270m.yaml"
 
 @pytest.fixture(scope="module")
 def main_job(tmp_path_factory) -> Path:
-    need(TRIVIAQA)
-    if not is_installed(REGISTRY["gemma-3-270m"]):
-        pytest.fail(f"gemma-3-270m is not installed: {REGISTRY['gemma-3-270m'].pip}")
-    return Path(run(MAIN_JOB, out=tmp_path_factory.mktemp("main-job") / "gemma"))
+    return real_pipeline_run(run, MAIN_JOB, "gemma-3-270m", tmp_path_factory.mktemp("main-job") / "gemma")
 
 
 def test_incremental_and_full_forward_sweeps_give_the_same_tables(main_job, tmp_path):
