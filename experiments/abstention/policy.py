@@ -88,10 +88,14 @@ def test_rows(data: pd.DataFrame) -> list[dict]:
     """The LR tests of §6.3: R over C (χ²(1)), E over C (χ²(10)), C over E (χ²(1)), C over R (ΔAIC)."""
     pcs = _pcs(data)
     out = []
+    one_class = data["abstain"].dropna().nunique() < 2
     for name, base, added in (("R over C", ["C"], ["R"]), ("E over C", ["C"], pcs), ("C over E", pcs, ["C"]), ("C over R", ["R"], ["C"]), ("D over C", ["C"], ["D"])):
         row = {"test": name}
         if not added or data[[*base, *added]].isna().all().any():
             out.append({**row, "status": "skipped (a predictor is missing)"})
+            continue
+        if one_class:
+            out.append({**row, "status": "abstention has one class"})
             continue
         try:
             result = nested_logit(data, "abstain", base, added)

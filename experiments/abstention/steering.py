@@ -153,6 +153,10 @@ def mediation(ctx: AbstentionContext) -> pd.DataFrame:
         out = pd.DataFrame([{"variant": "M1 + M2", "effect": "all", "status": "abstention is constant across the steered trials: nothing to mediate"}])
         ctx.run.write_table("mediation", out)
         return out
+    if data["m2"].isna().all():
+        out = pd.DataFrame([{"variant": "M1 + M2", "effect": "all", "status": "M2 undefined: unsteered Phase-2 abstention has one class, so its policy cannot be fitted"}])
+        ctx.run.write_table("mediation", out)
+        return out
     for variant, covariates in (("M1 + M2", []), ("M1 + M2, difficulty", ["D"])):
         if covariates and data["D"].isna().all():
             rows.append(pd.DataFrame([{"variant": variant, "effect": "all", "status": "skipped (no difficulty)"}]))

@@ -314,3 +314,13 @@ def test_a_separated_phase2_model_is_flagged_not_reported_as_clean():
     rows = {r["model"]: r for r in model_rows(data, {"C": ["C"], "D": ["D"]})}
     assert rows["C"]["status"].startswith("ok (") and "unreliable" in rows["C"]["status"]  # C separates abstention perfectly
     assert rows["D"]["status"] == "ok"
+
+
+def test_phase2_tests_of_a_constant_outcome_are_statuses_not_zero_statistics():
+    from experiments.abstention.policy import test_rows
+
+    rng = np.random.default_rng(1)
+    data = pd.DataFrame({"abstain": np.zeros(100), "C": rng.uniform(0, 1, 100), "D": rng.uniform(0, 1, 100), "R": np.nan, "pc_1": rng.normal(size=100)})
+    rows = {r["test"]: r for r in test_rows(data)}
+    assert rows["D over C"]["status"] == "abstention has one class" and "lr_stat" not in rows["D over C"]
+    assert rows["R over C"]["status"].startswith("skipped")
