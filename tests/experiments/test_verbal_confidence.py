@@ -147,6 +147,7 @@ def test_blocking_covers_both_prompts_every_edge_and_centre(tiny_run):
     assert set(table["centre"]) == {0, 1, 2, 3}
 
 
+@pytest.mark.slow  # ≈ 1.1 min; CI runs it in its second step
 def test_killed_mid_stage_resumes_without_redoing_finished_work(tiny_run, tmp_path):
     out = tmp_path / "resumed"
     command = [sys.executable, "-m", "interp.cli", "run", "verbal-confidence", "--config", str(TINY), "--out", str(out)]

@@ -67,6 +67,7 @@ def _capture_command(out, limit):
     ]
 
 
+@pytest.mark.slow  # ≈ 1.1 min; CI runs it in its second step
 def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path):
     limit = 240
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}

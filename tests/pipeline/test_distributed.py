@@ -88,6 +88,7 @@ def test_two_processes_give_the_tables_of_one(one_process, tmp_path):
             assert torch.equal(values, expected), (layer, role)
 
 
+@pytest.mark.slow  # ≈ 2.3 min; CI runs it in its second step
 def test_killed_and_resumed_with_one_then_three_processes(one_process, tmp_path):
     out = tmp_path / "resumed"
     _kill_when(out, 2, "steering")
