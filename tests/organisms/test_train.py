@@ -79,6 +79,35 @@ def test_the_metrics_come_from_forward_passes(organism):
     assert 0 <= metrics["mean_confidence"] <= 1
 
 
+def test_answer_sensitivity_is_zero_where_the_mask_blocks_the_answer(organism):
+    import numpy as np
+
+    from interp.organisms.evaluate import answer_sensitivity
+
+    lm, _ = organism
+    facts = FactWorld(**SPEC.world).facts[:6]
+    sensitivity = answer_sensitivity(lm, facts, seed=3)
+    assert all(sensitivity[(layer, "panl_plus_1")] == 0 for layer in range(lm.n_layers))  # blocked from the answer and PANL
+    assert sensitivity[(0, "last_answer_token")] > 0.1 and sensitivity[(0, "panl")] > 0
+    rng = np.random.default_rng(3)
+    wrong = [str(rng.choice([v for v in f.values if v != f.value])) for f in facts]
+    by_hand = []
+    for fact, answer in zip(facts, wrong):
+        states = []
+        for given in (fact.value, answer):
+            batch = READOUT.batch([_trial(fact, given)], lm.tokenizer, chat=False)
+            with torch.no_grad():
+                hidden = lm.model(**batch.model_inputs(lm.device), output_hidden_states=True).hidden_states[1]
+            states.append(hidden[0, int(batch.roles["panl"][0])])
+        by_hand.append(float((states[0] - states[1]).norm() / states[0].norm()))
+    assert sensitivity[(0, "panl")] == pytest.approx(np.mean(by_hand), rel=1e-5)
+    lm.planted.remove()
+    try:
+        assert answer_sensitivity(lm, facts, seed=3)[(0, "panl_plus_1")] > 0  # unmasked, the answer reaches PANL+1
+    finally:
+        lm.planted = PlantedMask(lm, "panl")
+
+
 def test_the_soft_target_peaks_at_the_probability_class():
     weights = soft_class_target(torch.tensor([0.03, 0.51, 0.97]), 0.08)
     assert torch.allclose(weights.sum(-1), torch.ones(3)) and weights.argmax(-1).tolist() == [0, 5, 9]
