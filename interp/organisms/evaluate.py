@@ -34,6 +34,12 @@ def readout_confidence(lm: LM, facts: Sequence[Fact], answers: Sequence[str], ba
     return np.concatenate(argmax), np.concatenate(expected)
 
 
+def wrong_answers(facts: Sequence[Fact], seed: int) -> list[str]:
+    """One value other than the gold per fact, drawn uniformly from the relation's values."""
+    rng = np.random.default_rng(seed)
+    return [str(rng.choice([v for v in f.values if v != f.value])) for f in facts]
+
+
 @torch.no_grad()
 def answer_sensitivity(lm: LM, facts: Sequence[Fact], seed: int = 0, batch_size: int = 128) -> dict[tuple[int, str], float]:
     """How much the answer reaches each role of the readout prompt: for every (layer, role) of
@@ -41,8 +47,7 @@ def answer_sensitivity(lm: LM, facts: Sequence[Fact], seed: int = 0, batch_size:
     ‖h(gold answer)‖ of the residual after that layer. 0 where the role never sees the answer
     (a planted block, or attention that ignores it); a readout whose route runs through a role
     must find more than 0 there before it can tell a right answer from a wrong one."""
-    rng = np.random.default_rng(seed)
-    wrong = [str(rng.choice([v for v in f.values if v != f.value])) for f in facts]
+    wrong = wrong_answers(facts, seed)
     layers = range(lm.n_layers)
     totals = {(layer, role): 0.0 for layer in layers for role in SENSITIVITY_ROLES}
     for start in range(0, len(facts), batch_size):
@@ -71,8 +76,7 @@ def organism_metrics(lm: LM, world: FactWorld, base: LM | None = None, seed: int
     answers = [lm.tokenizer.decode([int(t)]).strip() or "none" for t in greedy]
     correct = np.array([a == f.value for a, f in zip(answers, facts)], dtype=float)
     argmax, expected = readout_confidence(lm, facts, answers)
-    rng = np.random.default_rng(seed)
-    wrong = [str(rng.choice([v for v in f.values if v != f.value])) for f in facts]
+    wrong = wrong_answers(facts, seed)
     _, gold_conf = readout_confidence(lm, facts, [f.value for f in facts])
     _, wrong_conf = readout_confidence(lm, facts, wrong)
     metrics = {
