@@ -31,6 +31,32 @@ def _command(out: Path, processes: int) -> list[str]:
     return [sys.executable, "-m", "interp.cli", "run", "verbal-confidence", "--config", str(TINY), "--out", str(out), "--processes", str(processes)]
 
 
+RUN_TIMEOUT = 600
+"""Seconds one launched run may take (the tiny run takes under a minute on 2 cores): a run that
+hangs — a rank left at a barrier — fails the test instead of eating CI's budget."""
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Kill a launched run's process group and its workers (torchrun's sit in their own groups)."""
+    family = psutil.Process(process.pid).children(recursive=True)
+    os.killpg(process.pid, signal.SIGKILL)
+    for child in family:
+        child.kill()
+    process.wait()
+    psutil.wait_procs(family, timeout=30)
+
+
+def _run(out: Path, processes: int) -> None:
+    """One launched run to its end; its stderr in the failure if it fails or hangs."""
+    process = subprocess.Popen(_command(out, processes), cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _, stderr = process.communicate(timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        _stop(process)
+        pytest.fail(f"the {processes}-process run did not finish in {RUN_TIMEOUT} s")
+    assert process.returncode == 0, f"the {processes}-process run failed:\n{stderr[-3000:]}"
+
+
 def _tables(folder: Path) -> dict[str, pd.DataFrame]:
     return {path.stem: pd.read_parquet(path) for path in sorted(folder.glob("*.parquet"))}
 
@@ -42,12 +68,7 @@ def _kill_when(out: Path, processes: int, stage: str, n_parts: int = 1) -> None:
     deadline = time.time() + 300
     while time.time() < deadline and len(list(parts.glob("*.parquet"))) < n_parts and process.poll() is None:
         time.sleep(0.05)
-    family = psutil.Process(process.pid).children(recursive=True)  # torchrun's workers sit in their own groups
-    os.killpg(process.pid, signal.SIGKILL)
-    for child in family:
-        child.kill()
-    process.wait()
-    psutil.wait_procs(family, timeout=30)
+    _stop(process)
     assert not (out / "stages" / f"{stage}.json").exists(), f"the run finished {stage} before it could be killed"
 
 
@@ -59,7 +80,7 @@ def _committed(out: Path) -> dict[str, int]:
 def one_process(tmp_path_factory) -> Path:
     """The tiny run on one process, launched like the others."""
     out = tmp_path_factory.mktemp("one-process") / "run"
-    subprocess.run(_command(out, 1), cwd=REPO, env=ENV, check=True, capture_output=True)
+    _run(out, 1)
     return out
 
 
@@ -70,7 +91,7 @@ def test_ranks_share_a_list_round_robin():
 
 def test_two_processes_give_the_tables_of_one(one_process, tmp_path):
     out = tmp_path / "two"
-    subprocess.run(_command(out, 2), cwd=REPO, env=ENV, check=True, capture_output=True)
+    _run(out, 2)
     ours, reference = _tables(out), _tables(one_process)
     assert set(ours) == set(reference)
     for name, table in reference.items():
@@ -96,7 +117,7 @@ def test_killed_and_resumed_with_one_then_three_processes(one_process, tmp_path)
     _kill_when(out, 1, "swap")
     second = _committed(out)
     assert {k: second[k] for k in first} == first, "the 1-process rerun redid committed parts"
-    subprocess.run(_command(out, 3), cwd=REPO, env=ENV, check=True, capture_output=True)
+    _run(out, 3)
     final = _committed(out)
     assert {k: final[k] for k in second} == second, "the 3-process rerun redid committed parts"
     worlds = {parquet_metadata(out / k).get("world", 1) for k in final}
