@@ -47,7 +47,7 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 def _run(out: Path, processes: int) -> None:
-    """One launched run to its end; its stderr in the failure if it fails or hangs."""
+    """One launched run to its end: a failure shows its stderr, a hang is killed after RUN_TIMEOUT."""
     process = subprocess.Popen(_command(out, processes), cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         _, stderr = process.communicate(timeout=RUN_TIMEOUT)
