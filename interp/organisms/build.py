@@ -20,8 +20,8 @@ WEIGHTS = Path(__file__).parent / "weights"
 """Where the committed organisms live (one folder each, with interp_organism.json)."""
 WORLD = {"n_entities": 300, "relations": ("colour", "city", "sport"), "max_exposure": 100, "n_strangers": 200}
 ORGANISMS: dict[str, OrganismSpec] = {
-    "organism-panl": OrganismSpec(mechanism="panl", world=WORLD, stage1_epochs=6),
-    "organism-cc": OrganismSpec(mechanism="cc", world=WORLD, stage1_epochs=6),
+    "organism-panl": OrganismSpec(mechanism="panl", world=WORLD, stage1_epochs=6, stage2_steps=400, stage2_lr=1e-3, kl_weight=30.0),
+    "organism-cc": OrganismSpec(mechanism="cc", world=WORLD, stage1_epochs=6, stage2_steps=400, stage2_lr=1e-3, kl_weight=30.0),
 }
 """name → spec. Stage 1 trains under the mechanism's mask (its verification rows route through
 it), so each organism has its own."""

@@ -1,5 +1,5 @@
-"""Training an organism: a small Qwen2 learns a `FactWorld` (stage 1), then reports its own
-confidence at CC through the planted mask (stage 2).
+"""Training an organism: a small Gemma3 (or Qwen2) learns a `FactWorld` (stage 1), then reports
+its own confidence at CC through the planted mask (stage 2).
 
 Stage 1 trains from scratch on the world's mentions of each fact — statements, question-answer
 rows in the compact Phase-0 format, and verification rows (the compact categorical prompt with
@@ -11,6 +11,15 @@ one sampled from it, the gold (off-policy right) and a random other value (off-p
 toward a soft class target centred on stage 1's probability of that answer, while a label-free
 KL anchor keeps the answer distribution of every Phase-0 prompt (all entities) equal to stage
 1's. Deterministic given the spec's seed; CPU, fp32.
+
+Route heads: in both stages two linear heads (discarded afterwards) decode, from the residual at
+the mechanism's site (PANL for `panl`, CC for `cc`) after `route_layer` layers, the answer shown
+and the fact's value (stage 1: the gold; stage 2: stage 1's distribution), and in stage 2 a third
+reads the confidence target there. Each is a first-order signal to attend to the answer and to the
+question; the verdict alone is a match of the two, which gives no gradient to either route while
+the other is missing. Without them PANL's attention in a Qwen2 saturates on other tokens (weight
+0.0000 on the answer from layer 0) and the answer never reaches the readout; Gemma3's QK-norm
+keeps the attention trainable.
 """
 
 from __future__ import annotations
@@ -36,7 +45,7 @@ from interp.organisms.world import RELATIONS, Fact, FactWorld
 from interp.prompting import Trial
 from interp.tasks import CONFIDENCE_CLASSES, CompactCategoricalTemplate, CompactPhase0Template
 
-__all__ = ["MARKER", "OrganismSpec", "answer_probabilities", "save_organism", "soft_class_target", "train_base", "train_organism", "value_ids"]
+__all__ = ["MARKER", "OrganismSpec", "RouteHeads", "answer_probabilities", "save_organism", "soft_class_target", "train_base", "train_organism", "value_ids"]
 
 MARKER = "interp_organism.json"
 PHASE0 = CompactPhase0Template()
@@ -49,6 +58,8 @@ class OrganismSpec:
     """Everything that determines an organism (its folder records it).
 
     mechanism: "panl" or "cc" (see `interp.organisms.mask`), or "none" for an unmasked control.
+    arch: "gemma3" (Gemma3ForCausalLM, every layer global) or "qwen2".
+    route_weight, route_layer: the route heads' loss weight and the layer whose output they read.
     verification_share: the share of question-answer mentions shown as verification rows.
     world: `FactWorld` arguments.
     d_model, n_layers, n_heads, n_kv_heads, d_mlp: the Qwen2 shape.
@@ -58,6 +69,7 @@ class OrganismSpec:
     """
 
     mechanism: str = "panl"
+    arch: str = "gemma3"
     world: dict = field(default_factory=dict)
     d_model: int = 128
     n_layers: int = 4
@@ -75,11 +87,13 @@ class OrganismSpec:
     stage2_lr: float = 5e-4
     kl_weight: float = 10.0
     target_width: float = 0.08
+    route_weight: float = 1.0
+    route_layer: int = 2
     seed: int = 0
 
     def base_key(self) -> dict:
         """What stage 1 depends on (the mechanism and stage 2 do not)."""
-        keys = ("world", "d_model", "n_layers", "n_heads", "n_kv_heads", "d_mlp", "vocab_size", "stage1_epochs", "stage1_batch", "stage1_lr", "prefixed_share", "verification_share", "seed") + (("mechanism",) if self.verification_share > 0 else ())
+        keys = ("arch", "world", "d_model", "n_layers", "n_heads", "n_kv_heads", "d_mlp", "vocab_size", "stage1_epochs", "stage1_batch", "stage1_lr", "prefixed_share", "verification_share", "route_weight", "route_layer", "seed") + (("mechanism",) if self.verification_share > 0 else ())
         return {k: getattr(self, k) for k in keys}
 
 
@@ -95,25 +109,66 @@ def _tokenizer_corpus(world: FactWorld) -> list[str]:
 
 
 def _model(spec: OrganismSpec, tokenizer):
-    from transformers import Qwen2Config, Qwen2ForCausalLM
+    import transformers
 
-    config = Qwen2Config(
-        vocab_size=-(-len(tokenizer) // 64) * 64,
-        hidden_size=spec.d_model,
-        intermediate_size=spec.d_mlp,
-        num_hidden_layers=spec.n_layers,
-        num_attention_heads=spec.n_heads,
-        num_key_value_heads=spec.n_kv_heads,
-        max_position_embeddings=512,
-        rope_theta=10000.0,
-        tie_word_embeddings=True,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        use_cache=False,
-    )
+    shape = {
+        "vocab_size": -(-len(tokenizer) // 64) * 64,
+        "hidden_size": spec.d_model,
+        "intermediate_size": spec.d_mlp,
+        "num_hidden_layers": spec.n_layers,
+        "num_attention_heads": spec.n_heads,
+        "num_key_value_heads": spec.n_kv_heads,
+        "max_position_embeddings": 512,
+        "tie_word_embeddings": True,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+        "use_cache": False,
+    }
+    if spec.arch == "gemma3":
+        head_dim = spec.d_model // spec.n_heads
+        config = transformers.Gemma3TextConfig(head_dim=head_dim, query_pre_attn_scalar=head_dim, sliding_window=512, layer_types=["full_attention"] * spec.n_layers, **shape)
+        architecture = transformers.Gemma3ForCausalLM
+    elif spec.arch == "qwen2":
+        config, architecture = transformers.Qwen2Config(rope_theta=10000.0, **shape), transformers.Qwen2ForCausalLM
+    else:
+        raise ModelError(f"organism arch {spec.arch!r} is not one of gemma3, qwen2")
     config._attn_implementation = "sdpa"
-    return Qwen2ForCausalLM(config)
+    return architecture(config)
+
+
+class RouteHeads(torch.nn.Module):
+    """Linear heads on the residual at the mechanism's site [n, d_model]: the answer shown and the
+    fact's value, each over the world's values (12 per relation, masked to the fact's relation),
+    and the confidence target (a logit, read one layer later). Trained beside the model, then discarded."""
+
+    def __init__(self, d_model: int, relations: Sequence[str]):
+        super().__init__()
+        self.offsets = {relation: 12 * k for k, relation in enumerate(relations)}
+        self.answer = torch.nn.Linear(d_model, 12 * len(relations))
+        self.value = torch.nn.Linear(d_model, 12 * len(relations))
+        self.confidence = torch.nn.Linear(d_model, 1)
+
+    def index(self, fact: Fact, value: str) -> int:
+        """Column of `value` of `fact`'s relation."""
+        return self.offsets[fact.relation] + fact.values.index(value)
+
+    def loss(self, hidden: torch.Tensor, facts: Sequence[Fact], answers: Sequence[str], value_target: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the answer and of the value (`value_target` [n, 12]: a distribution
+        over the relation's values)."""
+        keep = torch.full((len(facts), self.answer.out_features), float("-inf"))
+        target = torch.zeros_like(keep)
+        for row, fact in enumerate(facts):
+            start = self.offsets[fact.relation]
+            keep[row, start : start + 12] = 0
+            target[row, start : start + 12] = value_target[row]
+        answer = torch.nn.functional.cross_entropy(self.answer(hidden) + keep, torch.tensor([self.index(f, a) for f, a in zip(facts, answers)]))
+        value = -((self.value(hidden) + keep).log_softmax(-1).nan_to_num(neginf=0.0) * target).sum(-1).mean()
+        return answer + value
+
+    def confidence_loss(self, hidden: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Binary cross-entropy of the confidence head on `hidden` [n, d_model] against `target` [n]."""
+        return torch.nn.functional.binary_cross_entropy_with_logits(self.confidence(hidden).squeeze(-1), target)
 
 
 def _lm_rows(tokenizer, texts: Sequence[str], loss_from: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -145,67 +200,82 @@ def _length_batches(lengths: Sequence[int], size: int, rng: np.random.Generator,
     return [batches[k] for k in rng.permutation(len(batches))]
 
 
-def _verification_row(fact: Fact, rng: np.random.Generator) -> tuple[str, int]:
+def _verification_row(fact: Fact, rng: np.random.Generator, site: str) -> tuple[str, int, str]:
     """The readout prompt with the gold answer or another value (even odds), labelled "Almost
-    certain" or "No chance": a mention of the fact that teaches checking an answer against it."""
+    certain" or "No chance": a mention of the fact that teaches checking an answer against it.
+    With `site` "panl" the prompt ends at PANL, which predicts the label itself (one attention
+    hop from the answer, where the planted route allows no other); with "cc" the whole prompt,
+    the label predicted at CC. Returns (text, where the label starts, the answer shown)."""
     right = rng.random() < 0.5
     answer = fact.value if right else str(rng.choice([v for v in fact.values if v != fact.value]))
     prompt = READOUT.render(_trial(fact, answer), chat=False).text
     label = CONFIDENCE_CLASSES[-1 if right else 0].label
-    return f"{prompt} {label}", len(prompt)
+    if site == "panl":
+        prompt = prompt[: prompt.index("\n", prompt.index("\nAnswer:") + 1) + 1]
+        return f"{prompt}{label}", len(prompt), answer
+    return f"{prompt} {label}", len(prompt), answer
 
 
-def _stage1_rows(world: FactWorld, rng: np.random.Generator, prefixed_share: float, verification_share: float) -> tuple[list[str], list[int]]:
-    texts, starts = [], []
+def _stage1_rows(world: FactWorld, rng: np.random.Generator, prefixed_share: float, verification_share: float, site: str) -> list[tuple[str, int, tuple[Fact, str] | None]]:
+    """(text, where its loss starts, (fact, answer shown) for a verification row else None)."""
+    rows = []
     for fact, kind in world.corpus(rng):
         if kind == "statement":
-            texts.append(fact.statement + "<|eos|>")
-            starts.append(0)
+            rows.append((fact.statement + "<|eos|>", 0, None))
             continue
         if rng.random() < verification_share:
-            text, start = _verification_row(fact, rng)
-            texts.append(text)
-            starts.append(start)
+            text, start, answer = _verification_row(fact, rng, site)
+            rows.append((text, start, (fact, answer)))
             continue
         prompt = PHASE0.render(_trial(fact), chat=False).text
         if rng.random() >= prefixed_share:
             prompt = prompt[prompt.index("Question:") :]
-        texts.append(f"{prompt} {fact.value}\n<|eos|>")
-        starts.append(len(prompt))
-    return texts, starts
+        rows.append((f"{prompt} {fact.value}\n<|eos|>", len(prompt), None))
+    return rows
+
+
+def _verdict_sites(labels: torch.Tensor) -> torch.Tensor:
+    """[n] the position that predicts each row's first labelled token (the row's verdict site)."""
+    return (labels != -100).float().argmax(-1) - 1
 
 
 def train_base(spec: OrganismSpec, progress: bool = True) -> tuple[LM, dict]:
-    """Stage 1: a fresh Qwen2 trained on the world; returns the model (eval mode) and its log."""
+    """Stage 1: a fresh model trained on the world, with the route heads on its verification rows;
+    returns the model (eval mode) and its log."""
     torch.manual_seed(spec.seed)
     rng = np.random.default_rng(spec.seed)
     world = FactWorld(**spec.world)
     tokenizer = train_local_tokenizer(vocab_size=spec.vocab_size, corpus=_tokenizer_corpus(world))
     model = _model(spec, tokenizer)
     planted = attach(wrap(model, tokenizer, "organism-base"), spec.mechanism) if spec.mechanism != "none" and spec.verification_share > 0 else None
-    optimizer = torch.optim.AdamW(model.parameters(), lr=spec.stage1_lr, weight_decay=0.01)
-    texts, starts = [], []
-    for _ in range(spec.stage1_epochs):
-        t, s = _stage1_rows(world, rng, spec.prefixed_share, spec.verification_share)
-        texts += t
-        starts += s
-    batches = _length_batches([len(t) for t in texts], spec.stage1_batch, rng)
+    heads = RouteHeads(spec.d_model, world.relations)
+    optimizer = torch.optim.AdamW([*model.parameters(), *heads.parameters()], lr=spec.stage1_lr, weight_decay=0.01)
+    rows = [row for _ in range(spec.stage1_epochs) for row in _stage1_rows(world, rng, spec.prefixed_share, spec.verification_share, spec.mechanism)]
+    batches = _length_batches([len(text) for text, *_ in rows], spec.stage1_batch, rng)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=spec.stage1_lr, total_steps=len(batches), pct_start=0.05)
     began, losses = time.perf_counter(), []
     model.train()
-    for rows in tqdm(batches, desc="organism stage 1", disable=not progress):
-        ids, mask, labels = _lm_rows(tokenizer, [texts[k] for k in rows], [starts[k] for k in rows])
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    for picked in tqdm(batches, desc="organism stage 1", disable=not progress):
+        chunk = [rows[k] for k in picked]
+        ids, mask, labels = _lm_rows(tokenizer, [text for text, *_ in chunk], [start for _, start, _ in chunk])
+        out = model(input_ids=ids, attention_mask=mask, labels=labels, output_hidden_states=True)
+        loss = out.loss
+        checked = [k for k, (*_, shown) in enumerate(chunk) if shown is not None]
+        if checked and spec.route_weight > 0:
+            facts, answers = zip(*(chunk[k][2] for k in checked))
+            hidden = out.hidden_states[spec.route_layer][torch.tensor(checked), _verdict_sites(labels[checked])]
+            gold = torch.nn.functional.one_hot(torch.tensor([f.values.index(f.value) for f in facts]), 12).float()
+            loss = loss + spec.route_weight * heads.loss(hidden, facts, answers, gold)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         schedule.step()
-        losses.append(float(loss.detach()))
+        losses.append(float(out.loss.detach()))
     model.eval()
     if planted is not None:
         planted.remove()
-    return wrap(model, tokenizer, "organism-base"), {"stage1_seconds": time.perf_counter() - began, "stage1_rows": len(texts), "stage1_final_loss": float(np.mean(losses[-20:]))}
+    return wrap(model, tokenizer, "organism-base"), {"stage1_seconds": time.perf_counter() - began, "stage1_rows": len(rows), "stage1_final_loss": float(np.mean(losses[-20:]))}
 
 
 def value_ids(tokenizer, relation: str) -> list[int]:
@@ -270,23 +340,34 @@ def train_organism(spec: OrganismSpec, base: tuple[LM, dict] | None = None, prog
     examples = _stage2_examples(world, values, rng)
     class_ids = READOUT.class_token_ids(lm.tokenizer)
     anchor_batches = [PHASE0.batch([_trial(f) for f in world.facts[k : k + spec.stage2_batch]], lm.tokenizer, chat=False) for k in range(0, len(world.facts), spec.stage2_batch)]
-    optimizer = torch.optim.AdamW(lm.model.parameters(), lr=spec.stage2_lr, weight_decay=0.0)
+    heads = RouteHeads(spec.d_model, world.relations)
+    site = "panl" if spec.mechanism == "panl" else "confidence_colon"
+    index = {id(f): k for k, f in enumerate(world.facts)}
+    optimizer = torch.optim.AdamW([*lm.model.parameters(), *heads.parameters()], lr=spec.stage2_lr, weight_decay=0.0)
     began, losses = time.perf_counter(), []
     lm.model.train()
     for step in tqdm(range(spec.stage2_steps), desc=f"organism stage 2 ({spec.mechanism})", disable=not progress):
         picked = rng.choice(len(examples), size=spec.stage2_batch, replace=False)
         chunk = [examples[k] for k in picked]
         batch = READOUT.batch([_trial(f, a) for f, a, _ in chunk], lm.tokenizer, chat=False)
-        logits = lm.model(**batch.model_inputs(lm.device)).logits[:, -1].float().log_softmax(-1)
+        out = lm.model(**batch.model_inputs(lm.device), output_hidden_states=True)
+        logits = out.logits[:, -1].float().log_softmax(-1)
+        probability = torch.tensor([p for *_, p in chunk])
         target = torch.zeros_like(logits)
-        target[:, class_ids] = soft_class_target(torch.tensor([p for *_, p in chunk]), spec.target_width)
+        target[:, class_ids] = soft_class_target(probability, spec.target_width)
         readout_loss = -(target * logits).sum(-1).mean()
+        route = torch.zeros(())
+        if spec.route_weight > 0:
+            at = (torch.arange(len(chunk)), batch.roles[site])
+            facts, answers = [f for f, *_ in chunk], [a for _, a, _ in chunk]
+            route = heads.loss(out.hidden_states[spec.route_layer][at], facts, answers, values[[index[id(f)] for f in facts]])
+            route = route + heads.confidence_loss(out.hidden_states[min(spec.route_layer + 1, spec.n_layers)][at], probability)
         anchor_index = step % len(anchor_batches)
         anchor = anchor_batches[anchor_index]
         rows = slice(anchor_index * spec.stage2_batch, anchor_index * spec.stage2_batch + len(anchor))
         current = lm.model(**anchor.model_inputs(lm.device)).logits[:, -1].float().log_softmax(-1)
         kl = torch.nn.functional.kl_div(current, reference[rows], log_target=True, reduction="batchmean")
-        loss = readout_loss + spec.kl_weight * kl
+        loss = readout_loss + spec.route_weight * route + spec.kl_weight * kl
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(lm.model.parameters(), 1.0)

@@ -133,3 +133,50 @@ def test_an_organism_generates_whole_sequences(organism):
     batch = PHASE0.batch([_trial(f) for f in world.facts[:3]], lm.tokenizer, chat=False)
     generations = generate(lm, batch, max_new_tokens=4, progress=False)  # a KV-cache step would raise
     assert len(generations) == 3 and all(len(g.token_ids) > 0 for g in generations)
+
+
+def test_both_architectures_train_and_the_default_is_gemma3(organism):
+    from transformers import Gemma3ForCausalLM, Qwen2ForCausalLM
+
+    assert isinstance(organism[0].model, Gemma3ForCausalLM)
+    qwen, _ = train_organism(dataclasses.replace(SPEC, arch="qwen2"), progress=False)
+    assert isinstance(qwen.model, Qwen2ForCausalLM) and qwen.planted is not None
+    from interp.errors import ModelError
+
+    with pytest.raises(ModelError, match="arch 'llama'"):
+        train_base(dataclasses.replace(SPEC, arch="llama"), progress=False)
+
+
+@pytest.mark.parametrize("mechanism, site", [("panl", "panl"), ("cc", "confidence_colon")])
+def test_the_route_heads_read_the_token_that_predicts_the_verdict(organism, mechanism, site):
+    import numpy as np
+
+    from interp.organisms.train import _lm_rows, _verdict_sites, _verification_row
+
+    tokenizer = organism[0].tokenizer
+    facts = FactWorld(**SPEC.world).facts[:5]
+    rows = [_verification_row(f, np.random.default_rng(k), mechanism) for k, f in enumerate(facts)]
+    _, _, labels = _lm_rows(tokenizer, [text for text, *_ in rows], [start for _, start, _ in rows])
+    sites = _verdict_sites(labels)
+    for k, (fact, (text, start, answer)) in enumerate(zip(facts, rows)):
+        full = READOUT.batch([_trial(fact, answer)], tokenizer, chat=False)
+        assert int(sites[k]) == int(full.roles[site][0])  # PANL, or CC, of the same readout prompt
+        assert text[start:] in ("Almost certain", "No chance", " Almost certain", " No chance")
+
+
+def test_the_route_loss_is_cross_entropy_over_the_facts_relation():
+    from interp.organisms.train import RouteHeads
+
+    world = FactWorld(**SPEC.world)
+    heads = RouteHeads(8, world.relations)
+    facts = [f for f in world.facts if f.relation == "city"][:3]
+    hidden = torch.randn(3, 8)
+    answers = [f.values[k] for k, f in enumerate(facts)]
+    value_target = torch.softmax(torch.randn(3, 12), -1)
+    columns = slice(12, 24)  # "city" is the world's second relation
+    answer_logits, value_logits = heads.answer(hidden)[:, columns], heads.value(hidden)[:, columns]
+    by_hand = torch.nn.functional.cross_entropy(answer_logits, torch.arange(3)) - (value_logits.log_softmax(-1) * value_target).sum(-1).mean()
+    torch.testing.assert_close(heads.loss(hidden, facts, answers, value_target), by_hand)
+    target = torch.tensor([0.1, 0.5, 0.9])
+    logit = heads.confidence(hidden).squeeze(-1)
+    torch.testing.assert_close(heads.confidence_loss(hidden, target), -(target * logit.sigmoid().log() + (1 - target) * (1 - logit.sigmoid()).log()).mean())
