@@ -141,9 +141,9 @@ SWEEP_STAGES = ("steering", "patching", "noising", "swap", "ood", "blocking")
 """The verbal-confidence stages that run intervention sweeps."""
 
 
-def assert_sweeps_match_full_forwards(folder: Path, config, out: Path) -> None:
-    """Rerun the sweep stages of a finished verbal-confidence run (whose sweeps ran
-    incrementally) with `incremental: false` over a copy, and check every table agrees within 1e-4."""
+def assert_sweeps_match_full_forwards(folder: Path, config, out: Path, stages: tuple[str, ...] = SWEEP_STAGES) -> None:
+    """Rerun sweep `stages` of a finished verbal-confidence run (whose sweeps ran incrementally)
+    with `incremental: false` over a copy, and check every table agrees within 1e-4."""
     import dataclasses
     import shutil
 
@@ -152,12 +152,12 @@ def assert_sweeps_match_full_forwards(folder: Path, config, out: Path) -> None:
     from experiments.verbal_confidence import run
 
     shutil.copytree(folder, out)
-    for stage in SWEEP_STAGES:
+    for stage in stages:
         (out / "stages" / f"{stage}.json").unlink()
         shutil.rmtree(out / "parts" / stage, ignore_errors=True)
         (out / f"{stage}.parquet").unlink()
-    run(dataclasses.replace(config, incremental=False), stages=",".join(SWEEP_STAGES), out=out)
-    for stage in SWEEP_STAGES:
+    run(dataclasses.replace(config, incremental=False), stages=",".join(stages), out=out)
+    for stage in stages:
         assert (out / "stages" / f"{stage}.json").exists(), stage
         ours, full = pd.read_parquet(folder / f"{stage}.parquet"), pd.read_parquet(out / f"{stage}.parquet")
         pd.testing.assert_frame_equal(ours, full, check_exact=False, atol=1e-4, rtol=0, obj=stage)

@@ -62,7 +62,7 @@ class OrganismSpec:
     route_weight, route_layer: the route heads' loss weight and the layer whose output they read.
     verification_share: the share of question-answer mentions shown as verification rows.
     world: `FactWorld` arguments.
-    d_model, n_layers, n_heads, n_kv_heads, d_mlp: the Qwen2 shape.
+    d_model, n_layers, n_heads, n_kv_heads, d_mlp: the model shape.
     stage1_epochs, stage1_batch, stage1_lr: stage 1.
     stage2_steps, stage2_batch, stage2_lr, kl_weight, target_width: stage 2 (target_width is the
         standard deviation of the soft class target around the answer's probability).
