@@ -139,14 +139,15 @@ def _model(spec: OrganismSpec, tokenizer):
 
 class RouteHeads(torch.nn.Module):
     """Linear heads on the residual at the mechanism's site [n, d_model]: the answer shown and the
-    fact's value, each over the world's values (12 per relation, masked to the fact's relation),
+    fact's value, each over the world's values (every relation's, masked to the fact's relation),
     and the confidence target (a logit, read one layer later). Trained beside the model, then discarded."""
 
     def __init__(self, d_model: int, relations: Sequence[str]):
         super().__init__()
-        self.offsets = {relation: 12 * k for k, relation in enumerate(relations)}
-        self.answer = torch.nn.Linear(d_model, 12 * len(relations))
-        self.value = torch.nn.Linear(d_model, 12 * len(relations))
+        sizes = [len(RELATIONS[relation][1]) for relation in relations]
+        self.offsets = {relation: int(start) for relation, start in zip(relations, np.cumsum([0, *sizes[:-1]]))}
+        self.answer = torch.nn.Linear(d_model, sum(sizes))
+        self.value = torch.nn.Linear(d_model, sum(sizes))
         self.confidence = torch.nn.Linear(d_model, 1)
 
     def index(self, fact: Fact, value: str) -> int:
@@ -154,14 +155,14 @@ class RouteHeads(torch.nn.Module):
         return self.offsets[fact.relation] + fact.values.index(value)
 
     def loss(self, hidden: torch.Tensor, facts: Sequence[Fact], answers: Sequence[str], value_target: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy of the answer and of the value (`value_target` [n, 12]: a distribution
-        over the relation's values)."""
+        """Cross-entropy of the answer and of the value (`value_target` [n, values of the relation]:
+        a distribution over the relation's values; the world's relations all have 12)."""
         keep = torch.full((len(facts), self.answer.out_features), float("-inf"))
         target = torch.zeros_like(keep)
         for row, fact in enumerate(facts):
-            start = self.offsets[fact.relation]
-            keep[row, start : start + 12] = 0
-            target[row, start : start + 12] = value_target[row]
+            columns = slice(self.offsets[fact.relation], self.offsets[fact.relation] + len(fact.values))
+            keep[row, columns] = 0
+            target[row, columns] = value_target[row]
         answer = torch.nn.functional.cross_entropy(self.answer(hidden) + keep, torch.tensor([self.index(f, a) for f, a in zip(facts, answers)]))
         value = -((self.value(hidden) + keep).log_softmax(-1).nan_to_num(neginf=0.0) * target).sum(-1).mean()
         return answer + value
@@ -264,7 +265,7 @@ def train_base(spec: OrganismSpec, progress: bool = True) -> tuple[LM, dict]:
         if checked and spec.route_weight > 0:
             facts, answers = zip(*(chunk[k][2] for k in checked))
             hidden = out.hidden_states[spec.route_layer][torch.tensor(checked), _verdict_sites(labels[checked])]
-            gold = torch.nn.functional.one_hot(torch.tensor([f.values.index(f.value) for f in facts]), 12).float()
+            gold = torch.stack([torch.nn.functional.one_hot(torch.tensor(f.values.index(f.value)), len(f.values)).float() for f in facts])
             loss = loss + spec.route_weight * heads.loss(hidden, facts, answers, gold)
         optimizer.zero_grad()
         loss.backward()
