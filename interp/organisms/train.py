@@ -45,7 +45,7 @@ from interp.organisms.world import RELATIONS, Fact, FactWorld
 from interp.prompting import Trial
 from interp.tasks import CONFIDENCE_CLASSES, CompactCategoricalTemplate, CompactPhase0Template
 
-__all__ = ["MARKER", "OrganismSpec", "RouteHeads", "answer_probabilities", "save_organism", "soft_class_target", "train_base", "train_organism", "value_ids"]
+__all__ = ["MARKER", "OrganismSpec", "RouteHeads", "answer_probabilities", "keep_answer_loss", "save_organism", "soft_class_target", "train_base", "train_organism", "value_ids"]
 
 MARKER = "interp_organism.json"
 PHASE0 = CompactPhase0Template()
@@ -66,6 +66,8 @@ class OrganismSpec:
     stage1_epochs, stage1_batch, stage1_lr: stage 1.
     stage2_steps, stage2_batch, stage2_lr, kl_weight, target_width: stage 2 (target_width is the
         standard deviation of the soft class target around the answer's probability).
+    keep_weight, keep_margin: stage 2's hinge that keeps each Phase-0 prompt's greedy answer —
+        its logit must lead every other by stage 1's lead, capped at `keep_margin` nats.
     """
 
     mechanism: str = "panl"
@@ -87,6 +89,8 @@ class OrganismSpec:
     stage2_lr: float = 5e-4
     kl_weight: float = 10.0
     target_width: float = 0.08
+    keep_weight: float = 0.0
+    keep_margin: float = 0.5
     route_weight: float = 1.0
     route_layer: int = 2
     seed: int = 0
@@ -235,6 +239,20 @@ def _stage1_rows(world: FactWorld, rng: np.random.Generator, prefixed_share: flo
     return rows
 
 
+def _labelled_loss(model, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor):
+    """(decoder output with hidden states, next-token cross-entropy over the labelled positions):
+    the causal LM loss with the unembedding applied only where a label is, which is most of a
+    small model's cost ([n, seq] ids, mask, labels with −100 elsewhere)."""
+    out = model.model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+    targets = labels[:, 1:]
+    where = targets != -100
+    logits = model.lm_head(out.last_hidden_state[:, :-1][where])
+    cap = getattr(model.config, "final_logit_softcapping", None)
+    if cap is not None:
+        logits = torch.tanh(logits / cap) * cap
+    return out, torch.nn.functional.cross_entropy(logits.float(), targets[where])
+
+
 def _verdict_sites(labels: torch.Tensor) -> torch.Tensor:
     """[n] the position that predicts each row's first labelled token (the row's verdict site)."""
     return (labels != -100).float().argmax(-1) - 1
@@ -259,8 +277,8 @@ def train_base(spec: OrganismSpec, progress: bool = True) -> tuple[LM, dict]:
     for picked in tqdm(batches, desc="organism stage 1", disable=not progress):
         chunk = [rows[k] for k in picked]
         ids, mask, labels = _lm_rows(tokenizer, [text for text, *_ in chunk], [start for _, start, _ in chunk])
-        out = model(input_ids=ids, attention_mask=mask, labels=labels, output_hidden_states=True)
-        loss = out.loss
+        out, lm_loss = _labelled_loss(model, ids, mask, labels)
+        loss = lm_loss
         checked = [k for k, (*_, shown) in enumerate(chunk) if shown is not None]
         if checked and spec.route_weight > 0:
             facts, answers = zip(*(chunk[k][2] for k in checked))
@@ -272,7 +290,7 @@ def train_base(spec: OrganismSpec, progress: bool = True) -> tuple[LM, dict]:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         schedule.step()
-        losses.append(float(out.loss.detach()))
+        losses.append(float(lm_loss.detach()))
     model.eval()
     if planted is not None:
         planted.remove()
@@ -312,6 +330,22 @@ def soft_class_target(probability: torch.Tensor, width: float) -> torch.Tensor:
     return weights / weights.sum(-1, keepdim=True)
 
 
+def _lead(logprobs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """([n] greedy token, [n] its lead over the runner-up) of log-probs [n, vocab]."""
+    top = logprobs.topk(2, dim=-1)
+    return top.indices[:, 0], top.values[:, 0] - top.values[:, 1]
+
+
+def keep_answer_loss(current: torch.Tensor, reference: torch.Tensor, margin: float) -> torch.Tensor:
+    """Hinge on log-probs [n, vocab]: the reference's greedy token must lead every other token of
+    `current` by the reference's own lead, capped at `margin`; 0 while it does."""
+    answer, lead = _lead(reference)
+    rows = torch.arange(len(answer))
+    others = current.clone()
+    others[rows, answer] = float("-inf")
+    return torch.relu(lead.clamp(max=margin) - (current[rows, answer] - others.max(-1).values)).mean()
+
+
 def _stage2_examples(world: FactWorld, values: torch.Tensor, rng: np.random.Generator) -> list[tuple[Fact, str, float]]:
     """(fact, answer, stage-1 probability of that answer) for the training entities: greedy,
     sampled, gold and a random wrong value per question."""
@@ -345,13 +379,14 @@ def train_organism(spec: OrganismSpec, base: tuple[LM, dict] | None = None, prog
     site = "panl" if spec.mechanism == "panl" else "confidence_colon"
     index = {id(f): k for k, f in enumerate(world.facts)}
     optimizer = torch.optim.AdamW([*lm.model.parameters(), *heads.parameters()], lr=spec.stage2_lr, weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=spec.stage2_lr, total_steps=spec.stage2_steps, pct_start=0.05)
     began, losses = time.perf_counter(), []
     lm.model.train()
     for step in tqdm(range(spec.stage2_steps), desc=f"organism stage 2 ({spec.mechanism})", disable=not progress):
         picked = rng.choice(len(examples), size=spec.stage2_batch, replace=False)
         chunk = [examples[k] for k in picked]
         batch = READOUT.batch([_trial(f, a) for f, a, _ in chunk], lm.tokenizer, chat=False)
-        out = lm.model(**batch.model_inputs(lm.device), output_hidden_states=True)
+        out = lm.model(**batch.model_inputs(lm.device), output_hidden_states=True, logits_to_keep=1)
         logits = out.logits[:, -1].float().log_softmax(-1)
         probability = torch.tensor([p for *_, p in chunk])
         target = torch.zeros_like(logits)
@@ -366,13 +401,15 @@ def train_organism(spec: OrganismSpec, base: tuple[LM, dict] | None = None, prog
         anchor_index = step % len(anchor_batches)
         anchor = anchor_batches[anchor_index]
         rows = slice(anchor_index * spec.stage2_batch, anchor_index * spec.stage2_batch + len(anchor))
-        current = lm.model(**anchor.model_inputs(lm.device)).logits[:, -1].float().log_softmax(-1)
+        current = lm.model(**anchor.model_inputs(lm.device), logits_to_keep=1).logits[:, -1].float().log_softmax(-1)
         kl = torch.nn.functional.kl_div(current, reference[rows], log_target=True, reduction="batchmean")
-        loss = readout_loss + spec.route_weight * route + spec.kl_weight * kl
+        keep = keep_answer_loss(current, reference[rows], spec.keep_margin) if spec.keep_weight > 0 else torch.zeros(())
+        loss = readout_loss + spec.route_weight * route + spec.kl_weight * kl + spec.keep_weight * keep
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(lm.model.parameters(), 1.0)
         optimizer.step()
+        schedule.step()
         losses.append((float(readout_loss.detach()), float(kl.detach())))
     lm.model.eval()
     log = {**log, "stage2_seconds": time.perf_counter() - began, "stage2_examples": len(examples), "stage2_final_readout_loss": float(np.mean([a for a, _ in losses[-20:]])), "stage2_final_kl": float(np.mean([b for _, b in losses[-20:]])), "stage2_curve": [round(float(np.mean([a for a, _ in losses[k : k + 50]])), 3) for k in range(0, len(losses), 50)]}

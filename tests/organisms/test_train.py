@@ -5,17 +5,25 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
 from interp.forward import last_token_logits
 from interp.models import load_model
+from interp.models.tiny import train_local_tokenizer
 from interp.organisms import FactWorld, PlantedMask
 from interp.organisms.evaluate import organism_metrics
 from interp.organisms.train import (
     READOUT,
     OrganismSpec,
+    _labelled_loss,
+    _lm_rows,
+    _model,
+    _stage1_rows,
+    _tokenizer_corpus,
     _trial,
+    keep_answer_loss,
     save_organism,
     soft_class_target,
     train_base,
@@ -180,3 +188,26 @@ def test_the_route_loss_is_cross_entropy_over_the_facts_relation():
     target = torch.tensor([0.1, 0.5, 0.9])
     logit = heads.confidence(hidden).squeeze(-1)
     torch.testing.assert_close(heads.confidence_loss(hidden, target), -(target * logit.sigmoid().log() + (1 - target) * (1 - logit.sigmoid()).log()).mean())
+
+
+@pytest.mark.parametrize("arch", ["gemma3", "qwen2"])
+def test_the_labelled_loss_equals_the_causal_lm_loss(arch):
+    world = FactWorld(**SPEC.world)
+    tokenizer = train_local_tokenizer(vocab_size=SPEC.vocab_size, corpus=_tokenizer_corpus(world))
+    model = _model(dataclasses.replace(SPEC, arch=arch), tokenizer).eval()
+    rows = _stage1_rows(world, np.random.default_rng(0), 0.25, 0.5, "panl")[:12]
+    ids, mask, labels = _lm_rows(tokenizer, [text for text, *_ in rows], [start for _, start, _ in rows])
+    assert (labels[:, 1:] != -100).sum() < mask.sum() - len(rows)  # some rows are only partly labelled
+    with torch.no_grad():
+        out, loss = _labelled_loss(model, ids, mask, labels)
+        reference = model(input_ids=ids, attention_mask=mask, labels=labels, output_hidden_states=True)
+    assert float(loss) == pytest.approx(float(reference.loss), rel=1e-5)
+    assert all(torch.allclose(a, b) for a, b in zip(out.hidden_states, reference.hidden_states))
+
+
+def test_the_keep_hinge_is_zero_while_the_greedy_answer_leads_by_its_old_lead():
+    reference = torch.log_softmax(torch.tensor([[2.0, 1.8, 0.0], [0.0, 3.0, 1.0]]), -1)
+    assert float(keep_answer_loss(reference, reference, margin=0.5)) == 0.0
+    swapped = torch.log_softmax(torch.tensor([[1.8, 2.0, 0.0], [0.0, 3.0, 1.0]]), -1)
+    # row 0 must lead by min(0.2, 0.5) = 0.2 and trails by 0.2: hinge 0.4; row 1 keeps its lead (2 > 0.5)
+    assert float(keep_answer_loss(swapped, reference, margin=0.5)) == pytest.approx(0.4 / 2, abs=1e-6)
