@@ -241,8 +241,8 @@ def _stage1_rows(world: FactWorld, rng: np.random.Generator, prefixed_share: flo
 
 def _labelled_loss(model, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor):
     """(decoder output with hidden states, next-token cross-entropy over the labelled positions):
-    the causal LM loss with the unembedding applied only where a label is, which is most of a
-    small model's cost ([n, seq] ids, mask, labels with −100 elsewhere)."""
+    the causal LM loss with the unembedding applied only where a label is ([n, seq] ids, mask,
+    labels with −100 elsewhere)."""
     out = model.model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
     targets = labels[:, 1:]
     where = targets != -100
